@@ -1,0 +1,111 @@
+"""What the trainer reports, as frozen dataclasses of plain Python values.
+
+This module imports nothing heavy (no torch, no numpy) so a UI can import it on its first frame.
+Every event carries the state a renderer needs; nobody downstream recomputes metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+RunStatus = Literal["completed", "stopped", "failed", "diverged"]
+Split = Literal["val", "test"]
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    config: dict
+    device: str  # resolved, e.g. "cuda:0"
+    device_name: str  # human name, e.g. "NVIDIA A100" or "CPU (2 threads)"
+    parameters: int
+    train_size: int
+    val_size: int
+    test_size: int
+    class_names: tuple[str, ...]
+    start_epoch: int = 0  # > 0 when resumed
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # 1-based, within the epoch
+    steps_per_epoch: int
+    global_step: int
+    loss: float  # exponentially smoothed training loss
+    images_per_second: float
+    elapsed_seconds: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    split: Split
+    epoch: int
+    loss: float
+    accuracy: float
+    f1: float  # macro
+    confusion: tuple[tuple[int, ...], ...]  # rows = true class, columns = predicted
+    per_class: tuple[ClassReport, ...]
+    macro_avg: ClassReport
+    weighted_avg: ClassReport
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    val_f1: float
+    learning_rate: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    path: str
+    epoch: int
+    kind: Literal["best", "last"]
+    val_accuracy: float
+
+
+@dataclass(frozen=True)
+class PauseChanged:
+    """The trainer has actually paused (or resumed) at this batch."""
+
+    paused: bool
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read that does not end the run (a fallback, a skipped option)."""
+
+    level: Literal["info", "warning"]
+    message: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    status: RunStatus
+    message: str
+    run_dir: str
+    summary: dict  # the row written to summary.json
+
+
+Event = RunStarted | BatchProgress | EpochEnded | Evaluated | CheckpointSaved | PauseChanged | Notice | RunFinished

@@ -1,0 +1,135 @@
+"""PNG and CSV export of a run, from what the run wrote to disk. The UI and the CLI both call export_run."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never open a window, never need a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from engine.runs import RunRecord, RunsError, atomic_write, load_run  # noqa: E402
+
+CONFUSION_PNG = "confusion_matrix.png"
+CURVES_PNG = "curves.png"
+METRICS_CSV = "metrics.csv"
+EPOCH_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_f1",
+    "learning_rate",
+    "seconds",
+)
+REPORT_COLUMNS = ("precision", "recall", "f1", "support")
+CSV_COLUMNS = ("kind", *EPOCH_COLUMNS, "split", "class", *REPORT_COLUMNS)
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def _save_figure(figure: plt.Figure, path: Path) -> None:
+    with atomic_write(path, "wb") as f:
+        figure.savefig(f, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def plot_confusion(run: RunRecord, evaluation: dict, path: Path) -> None:
+    matrix = np.array(evaluation["confusion"])
+    names = [row["name"] for row in evaluation["per_class"]]
+    figure, axes = plt.subplots(figsize=(7.5, 6.5))
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if count > threshold else "black",
+        )
+    long_names = max(map(len, names)) > 2
+    axes.set_xticks(range(len(names)), names, rotation=45 if long_names else 0, ha="right" if long_names else "center")
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(
+        f"{run.config.get('model')} on {run.config.get('dataset')}: {evaluation['split']} accuracy"
+        f" {evaluation['accuracy']:.4f}, macro F1 {evaluation['f1']:.4f}"
+    )
+    _save_figure(figure, path)
+
+
+def plot_curves(run: RunRecord, path: Path) -> None:
+    epochs = [e["epoch"] for e in run.epochs]
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
+    loss_axes.plot(epochs, [e["train_loss"] for e in run.epochs], "o-", label="train")
+    loss_axes.plot(epochs, [e["val_loss"] for e in run.epochs], "o-", label="validation")
+    loss_axes.set(title="loss", xlabel="epoch", ylabel="cross-entropy")
+    accuracy_axes.plot(epochs, [e["train_accuracy"] for e in run.epochs], "o-", label="train")
+    accuracy_axes.plot(epochs, [e["val_accuracy"] for e in run.epochs], "o-", label="validation")
+    accuracy_axes.set(title="accuracy", xlabel="epoch", ylabel="accuracy")
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    figure.suptitle(f"{run.name}: {run.config.get('model')} on {run.config.get('dataset')}")
+    _save_figure(figure, path)
+
+
+def write_metrics_csv(run: RunRecord, path: Path) -> None:
+    """One rectangular table: a row per epoch, then the per-class report of each split's latest evaluation.
+
+    The `kind` column tells the two apart ("epoch" or "class"), so a spreadsheet or pandas can filter on it.
+    """
+    with atomic_write(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, restval="")
+        writer.writeheader()
+        for epoch in run.epochs:
+            writer.writerow({"kind": "epoch", **{column: epoch[column] for column in EPOCH_COLUMNS}})
+        for split in ("val", "test"):
+            evaluation = run.latest_evaluation(split)
+            if evaluation is None:
+                continue
+            for row in (*evaluation["per_class"], evaluation["macro_avg"], evaluation["weighted_avg"]):
+                writer.writerow(
+                    {
+                        "kind": "class",
+                        "epoch": evaluation["epoch"],
+                        "split": split,
+                        "class": row["name"],
+                        **{column: row[column] for column in REPORT_COLUMNS},
+                    }
+                )
+
+
+def export_run(run_dir: Path) -> list[Path]:
+    """Write confusion_matrix.png, curves.png and metrics.csv into the run folder; return their paths."""
+    try:
+        run = load_run(Path(run_dir))
+    except RunsError as error:
+        raise ExportError(str(error)) from None
+    if not run.epochs:
+        raise ExportError(f"{run.path} has no finished epoch yet: nothing to export")
+    evaluation = run.latest_evaluation("test") or run.latest_evaluation("val")
+    targets = [run.path / CONFUSION_PNG, run.path / CURVES_PNG, run.path / METRICS_CSV]
+    try:
+        plot_confusion(run, evaluation, targets[0])
+        plot_curves(run, targets[1])
+        write_metrics_csv(run, targets[2])
+    except OSError as error:
+        raise ExportError(
+            f"could not write the export into {run.path} ({error.strerror or error}): check the folder's"
+            " permissions and free space; the run itself is unchanged"
+        ) from None
+    return targets

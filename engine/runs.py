@@ -1,0 +1,214 @@
+"""Runs on disk: one folder per run, every file either complete or absent.
+
+Layout of `<runs_dir>/<YYYYmmdd-HHMMSS>-<dataset>-<model>/`:
+  config.json     the RunConfig
+  metrics.jsonl   one JSON line per finished epoch ({"kind": "epoch"}) and per evaluation ({"kind": "evaluation"})
+  summary.json    the final results row (absent while running, or when the process was killed)
+  best.pt/last.pt checkpoints (written by the trainer through `atomic_write`)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from engine.events import Evaluated
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+BEST_CHECKPOINT = "best.pt"
+LAST_CHECKPOINT = "last.pt"
+
+
+class RunsError(RuntimeError):
+    """A runs directory or run that cannot be used; the message says which and why."""
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a directory; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, value: Any) -> None:
+    with atomic_write(path) as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+
+
+def evaluation_record(evaluated: Evaluated) -> dict[str, Any]:
+    return {"kind": "evaluation", **asdict(evaluated)}
+
+
+def check_writable(runs_dir: Path) -> Path:
+    """Create the runs directory if needed and prove a file can be written there, before any training."""
+    runs_dir = Path(runs_dir).expanduser()
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=runs_dir):
+            pass
+    except OSError as error:
+        raise RunsError(
+            f"cannot write runs to {runs_dir} ({error.strerror or error}): choose another folder with --runs-dir"
+            " or fix its permissions"
+        ) from None
+    return runs_dir
+
+
+class RunDirectory:
+    """Writes one run's files; the trainer is its only writer."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: Path, dataset: str, model: str, config: dict[str, Any]) -> RunDirectory:
+        runs_dir = check_writable(runs_dir)
+        stem = f"{datetime.now():%Y%m%d-%H%M%S}-{dataset}-{model}"
+        for attempt in range(1, 1000):
+            path = runs_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise RunsError(f"could not find a free run name under {runs_dir}")
+        run = cls(path)
+        write_json(path / CONFIG_FILE, config)
+        return run
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """One whole line per record: a single write of line + newline, then fsync."""
+        line = json.dumps(record) + "\n"
+        with open(self.path / METRICS_FILE, "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json(self.path / SUMMARY_FILE, summary)
+
+
+@dataclass
+class RunRecord:
+    """A run as read back from disk, whatever state it was left in."""
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unknown") if self.summary else "interrupted"
+
+    def latest_evaluation(self, split: str | None = None) -> dict[str, Any] | None:
+        matching = [e for e in self.evaluations if split is None or e["split"] == split]
+        return matching[-1] if matching else None
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        values = [e["val_accuracy"] for e in self.epochs]
+        return max(values) if values else None
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Epoch and evaluation records; a torn last line (from a killed process) is skipped."""
+    epochs: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    try:
+        text = (path / METRICS_FILE).read_text()
+    except FileNotFoundError:
+        return epochs, evaluations
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("kind") == "epoch":
+            epochs.append(record)
+        elif record.get("kind") == "evaluation":
+            evaluations.append(record)
+    return epochs, evaluations
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def load_run(path: Path) -> RunRecord:
+    path = Path(path)
+    config = _read_json(path / CONFIG_FILE)
+    if config is None:
+        raise RunsError(f"{path} is not a run folder (no readable {CONFIG_FILE})")
+    epochs, evaluations = read_metrics(path)
+    return RunRecord(path, config, _read_json(path / SUMMARY_FILE), epochs, evaluations)
+
+
+def list_runs(runs_dir: Path) -> list[RunRecord]:
+    """Every run under runs_dir, newest first; folders that are not runs are ignored."""
+    runs_dir = Path(runs_dir).expanduser()
+    if not runs_dir.is_dir():
+        return []
+    runs = []
+    for child in sorted(runs_dir.iterdir(), reverse=True):
+        if child.is_dir() and (child / CONFIG_FILE).is_file():
+            try:
+                runs.append(load_run(child))
+            except RunsError:
+                continue
+    return runs
+
+
+def find_run(runs_dir: Path, name_or_path: str) -> Path:
+    """A run given by its folder name (inside runs_dir) or by a path; it must be a run folder."""
+    runs_dir = Path(runs_dir).expanduser()
+    candidate = Path(name_or_path).expanduser()
+    if not candidate.is_dir():
+        if candidate.name != name_or_path or name_or_path in ("", ".", ".."):
+            raise RunsError(f"no run folder at {name_or_path}")
+        candidate = runs_dir / name_or_path
+    if not (candidate / CONFIG_FILE).is_file():
+        known = ", ".join(r.name for r in list_runs(runs_dir)[:3]) or "none yet"
+        raise RunsError(f"no run named {name_or_path!r} (in {runs_dir}; latest: {known}); see `mnist-tui runs`")
+    return candidate.resolve()

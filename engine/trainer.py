@@ -1,0 +1,445 @@
+"""The trainer: one run, reported through events, steered by pause/resume/stop from any thread.
+
+`Trainer.run()` blocks the calling thread (a Textual thread worker, or the CLI's own thread);
+`Trainer.start()` runs it on a new thread. Events go to the `emit` callback on the training thread,
+so `emit` must be quick and non-blocking (Textual's post_message is).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine import data as datamod
+from engine.checkpoints import save_checkpoint
+from engine.config import RunConfig, validate
+from engine.devices import describe, resolve_device
+from engine.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    Evaluated,
+    Event,
+    Notice,
+    PauseChanged,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+)
+from engine.metrics import evaluate_predictions
+from engine.models import MODEL_NAMES, MODELS, build_model, count_parameters
+from engine.runs import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    RunDirectory,
+    check_writable,
+    evaluation_record,
+    read_metrics,
+)
+
+PROGRESS_INTERVAL_SECONDS = 0.05  # at most ~20 progress events a second, whatever the batch rate
+LOSS_SMOOTHING = 0.05  # weight of the newest batch in the smoothed loss
+EVAL_BATCH_SIZE = 4096
+
+
+class RunEnded(Exception):
+    """Raised inside the loop to end the run with a status other than completed."""
+
+    def __init__(self, status: RunStatus, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class SplitPredictions:
+    loss: float
+    predicted: np.ndarray  # class index per image
+    confidence: np.ndarray  # softmax probability of the predicted class
+
+
+@torch.inference_mode()
+def predict_split(
+    model: nn.Module,
+    split: datamod.DeviceSplit,
+    normalize: datamod.Normalizer,
+    autocast: Callable[[], Any] = nullcontext,
+) -> SplitPredictions:
+    """Evaluate in large batches; one host transfer per batch, none per image."""
+    model.eval()
+    loss_sum = torch.zeros((), device=split.labels.device)
+    predicted, confidence = [], []
+    for pixels, labels in split.batches(EVAL_BATCH_SIZE):
+        with autocast():
+            logits = model(normalize(pixels))
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        probabilities, classes = logits.softmax(1).max(1)
+        predicted.append(classes.cpu())
+        confidence.append(probabilities.cpu())
+    return SplitPredictions(
+        loss=loss_sum.item() / max(1, len(split)),
+        predicted=torch.cat(predicted).numpy(),
+        confidence=torch.cat(confidence).numpy(),
+    )
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        runs_dir: Path,
+        data_dir: Path,
+        emit: Callable[[Event], None] = lambda event: None,
+        download: bool = True,
+    ):
+        self.config = validate(config, MODEL_NAMES)
+        self.runs_dir = Path(runs_dir)
+        self.data_dir = Path(data_dir)
+        self.emit = emit
+        self.download = download
+        self.error: BaseException | None = None  # the exception behind a failed run, for --debug
+        self._stop_requested = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+
+    # Control: safe from any thread; each takes effect before the next batch.
+    def pause(self) -> None:
+        if not self._stop_requested.is_set():
+            self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="mnist-tui-trainer", daemon=True)
+        thread.start()
+        return thread
+
+    def run(self) -> RunFinished:
+        """Train to the end, a stop, a divergence or a failure; always ends with one RunFinished event."""
+        self._started_at = datetime.now(timezone.utc)
+        self._wall_start = time.perf_counter()
+        self.run_dir: RunDirectory | None = None
+        self.summary: dict[str, Any] = {}
+        try:
+            self._prepare()
+            self._train()
+            status: RunStatus = "completed"
+            message = "training completed"
+            self._evaluate_test()
+        except RunEnded as ended:
+            status, message = ended.status, ended.message
+        except torch.OutOfMemoryError as error:
+            self.error = error
+            status = "failed"
+            message = (
+                f"out of memory on {self.config.device}: lower the batch size (now {self.config.batch_size}),"
+                " or close what else uses the device, then start again"
+            )
+        except Exception as error:  # any failure ends this run, never the app that runs it
+            self.error = error
+            status, message = "failed", f"{error}" or type(error).__name__
+        return self._finish(status, message)
+
+    # --- stages -------------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        config = self.config
+        check_writable(self.runs_dir)
+        torch.manual_seed(config.seed)
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.class_names = datamod.CLASS_NAMES[config.dataset]
+        train_images, train_labels = datamod.load_split(
+            config.dataset, self.data_dir, train=True, download=self.download
+        )
+        test_images, test_labels = datamod.load_split(
+            config.dataset, self.data_dir, train=False, download=self.download
+        )
+        pool = min(config.train_pool, len(train_labels))
+        if config.val_count >= pool:
+            raise RunEnded(
+                "failed", f"the training file holds {pool} images, too few for {config.val_count} validation images"
+            )
+        train_index, val_index = datamod.split_indices(pool, config.val_count, config.seed)
+        self.train = datamod.DeviceSplit.from_cpu(train_images[train_index], train_labels[train_index], self.device)
+        self.val = datamod.DeviceSplit.from_cpu(train_images[val_index], train_labels[val_index], self.device)
+        self.test = datamod.DeviceSplit.from_cpu(test_images, test_labels, self.device)
+
+        spec = MODELS[config.model]
+        channels_last = spec.convolutional and self.device.type != "mps"
+        self.normalize = datamod.Normalizer(config.dataset, channels_last=channels_last)
+        self.model = build_model(config.model, len(self.class_names)).to(self.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.parameters = count_parameters(self.model)
+        self.forward = self._compiled(self.model) if config.compile else self.model
+        self.optimizer = self._optimizer()
+        self.steps_per_epoch = math.ceil(len(self.train) / config.batch_size)
+        self.scheduler = (
+            torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=self.steps_per_epoch
+            )
+            if config.schedule == "onecycle"
+            else None
+        )
+        self.autocast = self._autocast()
+        self.start_epoch = 0
+        self.best_val_accuracy = -1.0
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+        self.run_dir = RunDirectory.create(self.runs_dir, config.dataset, config.model, config.to_dict())
+        self.emit(
+            RunStarted(
+                run_dir=str(self.run_dir.path),
+                config=config.to_dict(),
+                device=str(self.device),
+                device_name=describe(self.device),
+                parameters=self.parameters,
+                train_size=len(self.train),
+                val_size=len(self.val),
+                test_size=len(self.test),
+                class_names=self.class_names,
+                start_epoch=self.start_epoch,
+            )
+        )
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        config = self.config
+        params = self.model.parameters()
+        if config.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+        if config.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    def _autocast(self) -> Callable[[], Any]:
+        if not self.config.amp:
+            return nullcontext
+        if self.device.type not in ("cuda", "cpu"):
+            self.emit(Notice("warning", f"mixed precision is not used on {self.device.type}; training in float32"))
+            return nullcontext
+        device_type = self.device.type
+        return lambda: torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+    def _compiled(self, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        try:
+            return torch.compile(model)
+        except Exception as error:  # compile needs a working toolchain; training does not
+            self.emit(Notice("warning", f"torch.compile unavailable ({error}); training without it"))
+            return model
+
+    def _wait_if_paused(self, epoch: int, step: int) -> None:
+        if self._unpaused.is_set():
+            return
+        self.emit(PauseChanged(paused=True, epoch=epoch, step=step))
+        paused_at = time.perf_counter()
+        self._unpaused.wait()
+        self._paused_seconds += time.perf_counter() - paused_at
+        self.emit(PauseChanged(paused=False, epoch=epoch, step=step))
+
+    def _train(self) -> None:
+        config = self.config
+        epochs, steps = config.epochs, self.steps_per_epoch
+        self._paused_seconds = 0.0
+        train_start = time.perf_counter()
+        steps_done = 0
+        smoothed_loss: torch.Tensor | None = None
+        for epoch in range(self.start_epoch + 1, epochs + 1):
+            epoch_start = time.perf_counter()
+            paused_before_epoch = self._paused_seconds
+            self.model.train()
+            order = torch.randperm(
+                len(self.train), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+            )
+            order = order.to(self.device)
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), dtype=torch.long, device=self.device)
+            last_tick, images_since_tick = time.perf_counter(), 0
+            for step, (pixels, labels) in enumerate(self.train.batches(config.batch_size, order), start=1):
+                self._wait_if_paused(epoch, step)
+                if self._stop_requested.is_set():
+                    raise RunEnded("stopped", f"stopped by the user during epoch {epoch}")
+                x = self.normalize(pixels)
+                if config.augment:
+                    x = datamod.augment(x)
+                with self.autocast():
+                    logits = self.forward(x)
+                loss = F.cross_entropy(logits.float(), labels)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                if self.scheduler is not None:
+                    self.scheduler.step()
+
+                # Accumulate on the device: reading a value back would wait for the GPU every step.
+                batch_loss = loss.detach()
+                loss_sum += batch_loss * labels.shape[0]
+                correct += (logits.detach().argmax(1) == labels).sum()
+                if smoothed_loss is None:
+                    smoothed_loss = batch_loss.clone()
+                else:
+                    smoothed_loss.lerp_(batch_loss, LOSS_SMOOTHING)
+                steps_done += 1
+                images_since_tick += labels.shape[0]
+
+                now = time.perf_counter()
+                if now - last_tick >= PROGRESS_INTERVAL_SECONDS or step == steps:
+                    loss_value = smoothed_loss.item()  # the one sync per tick
+                    now = time.perf_counter()
+                    if not math.isfinite(loss_value):
+                        self._diverged(epoch, step, loss_value)
+                    train_seconds = now - train_start - self._paused_seconds
+                    remaining = (epochs - epoch) * steps + (steps - step)
+                    self.emit(
+                        BatchProgress(
+                            epoch=epoch,
+                            epochs=epochs,
+                            step=step,
+                            steps_per_epoch=steps,
+                            global_step=(epoch - 1) * steps + step,
+                            loss=loss_value,
+                            images_per_second=images_since_tick / max(now - last_tick, 1e-9),
+                            elapsed_seconds=time.perf_counter() - self._wall_start - self._paused_seconds,
+                            eta_seconds=train_seconds / steps_done * remaining,
+                        )
+                    )
+                    last_tick, images_since_tick = now, 0
+
+            train_loss = loss_sum.item() / len(self.train)
+            if not math.isfinite(train_loss):
+                self._diverged(epoch, steps, train_loss)
+            train_accuracy = correct.item() / len(self.train)
+            evaluated = self._evaluate("val", self.val, epoch)
+            ended = EpochEnded(
+                epoch=epoch,
+                epochs=epochs,
+                train_loss=train_loss,
+                train_accuracy=train_accuracy,
+                val_loss=evaluated.loss,
+                val_accuracy=evaluated.accuracy,
+                val_f1=evaluated.f1,
+                learning_rate=self.optimizer.param_groups[0]["lr"],
+                seconds=time.perf_counter() - epoch_start - (self._paused_seconds - paused_before_epoch),
+            )
+            self.run_dir.append_metrics({"kind": "epoch", **asdict(ended)})
+            self.run_dir.append_metrics(evaluation_record(evaluated))
+            self.emit(ended)
+            self.emit(evaluated)
+            self._save_checkpoints(epoch, evaluated.accuracy)
+        self.train_seconds = time.perf_counter() - train_start - self._paused_seconds
+
+    def _diverged(self, epoch: int, step: int, value: float) -> None:
+        raise RunEnded(
+            "diverged",
+            f"the training loss became {value} at epoch {epoch}, step {step}: lower the learning rate"
+            f" (now {self.config.lr:g}; try {self.config.lr / 10:g})",
+        )
+
+    def _evaluate(self, split: str, data: datamod.DeviceSplit, epoch: int) -> Evaluated:
+        predictions = predict_split(self.forward, data, self.normalize, self.autocast)
+        return evaluate_predictions(
+            data.labels.cpu().numpy(),
+            predictions.predicted,
+            self.class_names,
+            split=split,
+            epoch=epoch,
+            loss=predictions.loss,
+        )
+
+    def _save_checkpoints(self, epoch: int, val_accuracy: float) -> None:
+        improved = val_accuracy > self.best_val_accuracy
+        if improved:
+            self.best_val_accuracy, self.best_epoch = val_accuracy, epoch
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        for kind, name in (("last", LAST_CHECKPOINT), ("best", BEST_CHECKPOINT)):
+            if kind == "best" and not improved:
+                continue
+            path = self.run_dir.path / name
+            save_checkpoint(
+                path,
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                epoch=epoch,
+                config=self.config,
+                best_val_accuracy=self.best_val_accuracy,
+                best_epoch=self.best_epoch,
+            )
+            self.emit(CheckpointSaved(path=str(path), epoch=epoch, kind=kind, val_accuracy=val_accuracy))
+
+    def _evaluate_test(self) -> None:
+        """Score the best-by-validation weights (what best.pt holds) on the test split, once."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        evaluated = self._evaluate("test", self.test, self.best_epoch)
+        self.run_dir.append_metrics(evaluation_record(evaluated))
+        self.emit(evaluated)
+        self.test_result = evaluated
+
+    def _finish(self, status: RunStatus, message: str) -> RunFinished:
+        summary = self._summary(status, message)
+        if self.run_dir is not None:
+            try:
+                self.run_dir.write_summary(summary)
+            except OSError as error:
+                message = f"{message}; summary.json could not be written ({error})"
+        finished = RunFinished(
+            status=status, message=message, run_dir=str(self.run_dir.path) if self.run_dir else "", summary=summary
+        )
+        self.emit(finished)
+        return finished
+
+    def _summary(self, status: RunStatus, message: str) -> dict[str, Any]:
+        config = self.config
+        best_epoch = getattr(self, "best_epoch", 0)
+        epochs_done, best_val = [], None
+        if self.run_dir is not None:
+            epochs_done, _ = read_metrics(self.run_dir.path)
+            best_val = next((e for e in epochs_done if e["epoch"] == best_epoch), None)
+        test = getattr(self, "test_result", None)
+        return {
+            "run": self.run_dir.path.name if self.run_dir else None,
+            "dataset": config.dataset,
+            "model": config.model,
+            "device": str(getattr(self, "device", config.device)),
+            "parameters": getattr(self, "parameters", None),
+            "status": status,
+            "message": message,
+            "epochs": config.epochs,
+            "epochs_completed": len(epochs_done),
+            "best_epoch": best_epoch or None,
+            "val_accuracy": best_val["val_accuracy"] if best_val else None,
+            "val_f1": best_val["val_f1"] if best_val else None,
+            "test_accuracy": test.accuracy if test else None,
+            "test_f1": test.f1 if test else None,
+            "train_seconds": getattr(self, "train_seconds", None),
+            "duration_seconds": time.perf_counter() - self._wall_start,
+            "started_at": self._started_at.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }

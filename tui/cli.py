@@ -1,0 +1,228 @@
+"""The `mnist-tui` command: the dashboard by default, and headless subcommands over the same engine.
+
+Nothing heavy is imported at module level: the dashboard must draw its first frame before torch loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, default_data_dir, default_runs_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+RUN_OPTION_NAMES = (
+    "dataset",
+    "model",
+    "device",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "schedule",
+    "weight_decay",
+    "seed",
+    "val_size",
+    "limit",
+    "augment",
+    "amp",
+    "compile",
+)
+
+
+def _number(kind: Callable[[str], Any], minimum: float, what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum:g}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    value = _number(float, 0, "a number")(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _add_location_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="folder holding MNIST/raw/... (default: $MNIST_TUI_DATA, else ~/.cache/mnist-tui/data)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="where runs are written (default: $MNIST_TUI_RUNS, else ./runs)",
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The run settings; unset ones come from the model's default recipe."""
+    add = parser.add_argument
+    add("--dataset", choices=DATASETS, default=argparse.SUPPRESS, help="default: mnist")
+    add("--model", default=argparse.SUPPRESS, help="linear, mlp, cnn or best (default: cnn)")
+    add("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    add("--epochs", type=_number(int, 1, "a whole number"), default=argparse.SUPPRESS)
+    add("--batch-size", type=_number(int, 1, "a whole number"), default=argparse.SUPPRESS)
+    add("--lr", type=_positive_float, default=argparse.SUPPRESS, help="learning rate (peak rate with onecycle)")
+    add("--optimizer", choices=OPTIMIZERS, default=argparse.SUPPRESS)
+    add("--schedule", choices=SCHEDULES, default=argparse.SUPPRESS)
+    add("--weight-decay", type=_number(float, 0, "a number"), default=argparse.SUPPRESS)
+    add("--seed", type=_number(int, 0, "a whole number"), default=argparse.SUPPRESS)
+    add(
+        "--val-size",
+        type=_number(int, 1, "a whole number"),
+        default=argparse.SUPPRESS,
+        help="validation images held out of the training file (default: one sixth)",
+    )
+    add(
+        "--limit",
+        type=_number(int, 2, "a whole number"),
+        default=argparse.SUPPRESS,
+        help="use only the first N training images",
+    )
+    add(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="random shifts, rotations and zooms on the device",
+    )
+    add(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="bf16 mixed precision (CUDA, CPU)",
+    )
+    add("--compile", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help="torch.compile the model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mnist-tui",
+        description="Train, watch and inspect handwritten-digit classifiers in the terminal."
+        " With no subcommand, opens the dashboard.",
+    )
+    _add_location_options(parser)
+    _add_run_options(parser)
+    parser.add_argument("--start", action="store_true", help="start training as soon as the dashboard opens")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train headless with a progress bar")
+    _add_location_options(train)
+    _add_run_options(train)
+    train.add_argument("--export", action="store_true", help="write PNGs and CSV into the run folder at the end")
+    train.add_argument("--no-download", action="store_true", help="never try to download the dataset")
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    runs = commands.add_parser("runs", help="list the runs in the runs folder")
+    _add_location_options(runs)
+
+    export = commands.add_parser("export", help="write confusion_matrix.png, curves.png and metrics.csv for a run")
+    _add_location_options(export)
+    export.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
+    export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    return parser
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings the user gave explicitly."""
+    return {name: getattr(args, name) for name in RUN_OPTION_NAMES if hasattr(args, name)}
+
+
+def locations(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(data folder, runs folder) from the options, else the environment, else the defaults."""
+    return getattr(args, "data_dir", None) or default_data_dir(), getattr(args, "runs_dir", None) or default_runs_dir()
+
+
+def _fail(message: str, error: BaseException | None, debug: bool) -> int:
+    if debug and error is not None:
+        traceback.print_exception(type(error), error, error.__traceback__)
+    print(f"mnist-tui: error: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    command = args.command or "dashboard"
+    handlers = {"dashboard": _dashboard, "train": _train, "runs": _runs, "export": _export}
+    try:
+        return handlers[command](parser, args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a message, not a traceback (unless --debug)
+        return _fail(str(error) or type(error).__name__, error, debug)
+
+
+def _dashboard(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.app import run_dashboard
+
+    data_dir, runs_dir = locations(args)
+    return run_dashboard(data_dir=data_dir, runs_dir=runs_dir, preset=run_options(args), start=args.start)
+
+
+def _resolved_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The model's recipe with the user's options on top, validated; invalid values exit 2 like argparse."""
+    from engine.config import ConfigError, validate
+    from engine.devices import DeviceError, resolve_device
+    from engine.models import MODEL_NAMES, recipe_config
+
+    options = run_options(args)
+    config = recipe_config(options.pop("model", "cnn"), **options)
+    try:
+        validate(config, MODEL_NAMES)
+        resolve_device(config.device)
+    except ConfigError as error:
+        parser.error("; ".join(f"--{name.replace('_', '-')}: {message}" for name, message in error.errors.items()))
+    except DeviceError as error:
+        parser.error(f"--device: {error}")
+    return config
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    config = _resolved_config(parser, args)
+    from tui.headless import train_with_progress
+
+    data_dir, runs_dir = locations(args)
+    return train_with_progress(
+        config,
+        data_dir=data_dir,
+        runs_dir=runs_dir,
+        export=args.export,
+        download=not args.no_download,
+        debug=getattr(args, "debug", False),
+    )
+
+
+def _runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.headless import print_runs
+
+    return print_runs(locations(args)[1])
+
+
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.headless import export_and_print
+
+    return export_and_print(locations(args)[1], args.run)
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The headless subcommands: a Rich progress bar over the trainer's events, the runs table, export."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import traceback
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from engine.config import RunConfig
+from engine.events import BatchProgress, CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
+from engine.runs import list_runs
+
+EXIT_OK, EXIT_FAILED = 0, 1
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+if hasattr(signal, "SIGHUP"):
+    SIGNAL_EXIT[signal.SIGHUP] = 129
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def results_table(summary: dict[str, Any]) -> Table:
+    """The reference notebook's results row: final validation and test accuracy and F1."""
+    table = Table(title=f"{summary['model']} on {summary['dataset']} ({summary['status']})")
+    for column in ("val accuracy", "val F1", "test accuracy", "test F1", "best epoch", "train time"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        _fmt(summary.get("val_accuracy")),
+        _fmt(summary.get("val_f1")),
+        _fmt(summary.get("test_accuracy")),
+        _fmt(summary.get("test_f1")),
+        str(summary.get("best_epoch") or "-"),
+        _duration(summary.get("train_seconds")),
+    )
+    return table
+
+
+def train_with_progress(
+    config: RunConfig, *, data_dir: Path, runs_dir: Path, export: bool, download: bool, debug: bool
+) -> int:
+    from engine.trainer import Trainer
+
+    console = Console(stderr=False)
+    events: queue.Queue[Event] = queue.Queue()
+    trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
+    received: list[int] = []
+
+    def stop_on_signal(number: int, _frame: Any) -> None:
+        received.append(number)
+        trainer.stop()
+
+    previous = {number: signal.signal(number, stop_on_signal) for number in SIGNAL_EXIT}
+    progress = Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[speed]:,.0f} img/s  ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    task = None
+    try:
+        thread = trainer.start()
+        with progress:
+            while True:
+                event = events.get()
+                if isinstance(event, RunStarted):
+                    console.print(
+                        f"[bold]{config.model}[/] on {config.dataset}: {event.parameters:,} parameters,"
+                        f" {event.train_size:,}/{event.val_size:,}/{event.test_size:,} train/val/test images,"
+                        f" {event.device} ({event.device_name})"
+                    )
+                    console.print(f"run folder: {event.run_dir}")
+                elif isinstance(event, BatchProgress):
+                    fields = dict(
+                        epoch=f"{event.epoch}/{event.epochs}",
+                        loss=event.loss,
+                        speed=event.images_per_second,
+                        eta=_duration(event.eta_seconds),
+                    )
+                    if task is None:
+                        task = progress.add_task("train", total=event.steps_per_epoch, **fields)
+                    progress.update(task, completed=event.step, total=event.steps_per_epoch, **fields)
+                elif isinstance(event, EpochEnded):
+                    progress.console.print(
+                        f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc"
+                        f" {event.train_accuracy:.4f} | val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}"
+                        f" F1 {event.val_f1:.4f} | {event.seconds:.1f}s"
+                    )
+                elif isinstance(event, CheckpointSaved) and event.kind == "best":
+                    progress.console.print(f"  saved {event.path}", style="dim")
+                elif isinstance(event, Notice):
+                    progress.console.print(f"{event.level}: {event.message}", style="yellow")
+                elif isinstance(event, RunFinished):
+                    break
+        thread.join()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    if event.summary.get("epochs_completed"):
+        console.print(results_table(event.summary))
+    if event.run_dir:
+        console.print(f"run folder: {event.run_dir}")
+    if event.status == "completed" and export:
+        export_and_print(runs_dir, event.run_dir, console)
+    if event.status == "stopped":
+        console.print(f"stopped: {event.message}; finished epochs and last.pt are kept")
+        return SIGNAL_EXIT.get(received[0], 130) if received else 130
+    if event.status != "completed":
+        if debug and trainer.error is not None:
+            traceback.print_exception(type(trainer.error), trainer.error, trainer.error.__traceback__)
+        Console(stderr=True).print(f"mnist-tui: {event.status}: {event.message}", markup=False)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def runs_table(runs_dir: Path) -> Table:
+    table = Table(title=f"runs in {runs_dir}")
+    for column, justify in (
+        ("run", "left"),
+        ("dataset", "left"),
+        ("model", "left"),
+        ("epochs", "right"),
+        ("best val acc", "right"),
+        ("test acc", "right"),
+        ("test F1", "right"),
+        ("duration", "right"),
+        ("status", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for run in list_runs(runs_dir):
+        summary = run.summary or {}
+        table.add_row(
+            run.name,
+            str(run.config.get("dataset", "?")),
+            str(run.config.get("model", "?")),
+            f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
+            _fmt(run.best_val_accuracy),
+            _fmt(summary.get("test_accuracy")),
+            _fmt(summary.get("test_f1")),
+            _duration(summary.get("duration_seconds")),
+            run.status,
+        )
+    return table
+
+
+def print_runs(runs_dir: Path) -> int:
+    console = Console()
+    if not list_runs(runs_dir):
+        console.print(f"no runs in {runs_dir} yet: start one with `mnist-tui train` or `mnist-tui`")
+        return EXIT_OK
+    console.print(runs_table(runs_dir))
+    return EXIT_OK
+
+
+def export_and_print(runs_dir: Path, run: str, console: Console | None = None) -> int:
+    from engine.export import export_run
+    from engine.runs import find_run
+
+    console = console or Console()
+    for path in export_run(find_run(runs_dir, str(run))):
+        console.print(f"wrote {path}")
+    return EXIT_OK
