@@ -68,13 +68,14 @@ class RunConfig:
     def train_pool(self) -> int:
         return min(self.limit, TRAIN_POOL_SIZE) if self.limit else TRAIN_POOL_SIZE
 
-    @property
-    def val_count(self) -> int:
-        return self.val_size if self.val_size is not None else max(1, self.train_pool // 6)
+    def val_count(self, pool: int | None = None) -> int:
+        """Validation images taken from a training pool (by default the nominal one)."""
+        pool = self.train_pool if pool is None else pool
+        return self.val_size if self.val_size is not None else max(1, pool // 6)
 
     @property
     def train_size(self) -> int:
-        return self.train_pool - self.val_count
+        return self.train_pool - self.val_count()
 
 
 def _is_int(value: Any) -> bool:
@@ -102,7 +103,7 @@ def field_errors(config: RunConfig, model_names: tuple[str, ...] | None = None) 
         errors["limit"] = "must be a whole number of at least 2 (or empty for all images)"
     if config.val_size is not None and (not _is_int(config.val_size) or config.val_size < 1):
         errors["val_size"] = "must be a whole number of at least 1 (or empty for one sixth of the images)"
-    elif "limit" not in errors and config.val_count >= config.train_pool:
+    elif "limit" not in errors and config.val_count() >= config.train_pool:
         errors["val_size"] = (
             f"must be smaller than the {config.train_pool} training images available (lower it, or raise --limit)"
         )

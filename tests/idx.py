@@ -11,7 +11,10 @@ FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"
 
 
 def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Images whose class is a bright 4x4 block at one of ten places, plus noise: a linear model learns it."""
+    """Images whose class is a bright 4x4 block at one of ten places, plus noise: a linear model learns it.
+
+    One label in ten is then replaced at random, so even a perfect model makes mistakes to inspect.
+    """
     rng = np.random.default_rng(seed)
     labels = np.arange(count) % 10
     rng.shuffle(labels)
@@ -19,6 +22,8 @@ def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     for i, label in enumerate(labels):
         row, column = 4 + (label // 5) * 12, 2 + (label % 5) * 5
         images[i, row : row + 4, column : column + 4] = 255
+    noisy = rng.random(count) < 0.1
+    labels[noisy] = rng.integers(0, 10, size=int(noisy.sum()))
     return images, labels.astype(np.uint8)
 
 
