@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -132,25 +133,21 @@ def train_with_progress(
 
 
 def runs_table(runs_dir: Path) -> Table:
-    table = Table(title=f"runs in {runs_dir}")
+    table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False)
     for column, justify in (
         ("run", "left"),
-        ("dataset", "left"),
-        ("model", "left"),
         ("epochs", "right"),
-        ("best val acc", "right"),
+        ("best val", "right"),
         ("test acc", "right"),
         ("test F1", "right"),
         ("duration", "right"),
         ("status", "left"),
     ):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, no_wrap=True, min_width=11 if column == "status" else None)
     for run in list_runs(runs_dir):
         summary = run.summary or {}
         table.add_row(
             run.name,
-            str(run.config.get("dataset", "?")),
-            str(run.config.get("model", "?")),
             f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
             _fmt(run.best_val_accuracy),
             _fmt(summary.get("test_accuracy")),
@@ -163,6 +160,8 @@ def runs_table(runs_dir: Path) -> Table:
 
 def print_runs(runs_dir: Path) -> int:
     console = Console()
+    if not console.is_terminal:  # piped or redirected: no terminal width to fit, so never truncate
+        console = Console(width=160)
     if not list_runs(runs_dir):
         console.print(f"no runs in {runs_dir} yet: start one with `mnist-tui train` or `mnist-tui`")
         return EXIT_OK
