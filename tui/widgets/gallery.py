@@ -90,7 +90,7 @@ class MistakeGallery(Widget):
         if not shown:
             return Text(self.empty_message, style="dim")
         columns, _ = self.grid_shape
-        grid = Table.grid(padding=(0, CELL_WIDTH - 28))
+        grid = Table.grid(padding=(0, CELL_WIDTH - 28))  # collapsed between columns, none at the edges
         for _ in range(columns):
             grid.add_column(width=28)
         names = self.class_names
