@@ -198,8 +198,9 @@ def read_image(path: Path) -> np.ndarray:
 
 def predict_image(run_dir: Path, path: Path, device: str = "cpu") -> tuple[tuple[str, ...], tuple[float, ...]]:
     """(class names, probabilities) of the run's best model for an image file."""
+    image = read_image(path)  # a bad file is reported before the model is loaded
     predictor = Predictor(run_dir, device)
-    return predictor.class_names, predictor.predict(read_image(path))
+    return predictor.class_names, predictor.predict(image)
 
 
 def export_mistakes(run_dir: Path, data_dir: Path, split: Split | None = None) -> Path:

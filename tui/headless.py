@@ -197,12 +197,13 @@ def predict_and_print(runs_dir: Path, run: str, image: Path) -> int:
     run_dir = find_run(runs_dir, str(run))
     class_names, probabilities = predict_image(run_dir, image)
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
-    table = Table(title=f"{Path(image).name} by {run_dir.name}")
+    console = Console()
+    console.print(f"{image} classified by {run_dir.name}:")
+    table = Table()
     table.add_column("class")
     table.add_column("probability", justify="right")
     for index, (name, probability) in enumerate(zip(class_names, probabilities, strict=True)):
         table.add_row(name, f"{probability:.4f}", style="bold green" if index == best else None)
-    console = Console()
     console.print(table)
-    console.print(f"prediction: {class_names[best]} ({probabilities[best]:.1%})")
+    console.print(f"prediction: {class_names[best]} ({probabilities[best]:.2%})")
     return EXIT_OK

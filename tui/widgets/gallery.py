@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -164,7 +164,7 @@ class MistakesTab(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="mistakes-status")
         with Horizontal():
-            with VerticalScroll(id="mistakes-left"):
+            with Vertical(id="mistakes-left"):
                 yield SelectableConfusionMatrix(id="mistakes-matrix")
                 yield ClassReport(id="mistakes-report")
             with Vertical(id="mistakes-right"):
@@ -216,7 +216,7 @@ class MistakesTab(Vertical):
         self._status(
             f"[b]{Path(inspection.run_dir).name}[/b]: {len(inspection.mistakes):,} mistakes on the"
             f" {inspection.split} split (accuracy {evaluated.accuracy:.4f}, macro F1 {evaluated.f1:.4f})"
-            " [dim]- matrix: arrows + enter filter, w worst cell; a all, n/p page[/dim]"
+            " [dim]- on the matrix: arrows, enter shows a cell's mistakes, w worst cell; a all, n/p page[/dim]"
         )
         self._refresh_gallery()
 

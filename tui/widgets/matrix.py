@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-LABEL_WIDTH = 7  # "true 9 " on the left of each row
+NO_MATRIX = "no confusion matrix yet"
 
 
 def worst_cell(confusion: Sequence[Sequence[int]]) -> tuple[int, int] | None:
@@ -31,7 +31,9 @@ def worst_cell(confusion: Sequence[Sequence[int]]) -> tuple[int, int] | None:
 
 
 class SelectableConfusionMatrix(Widget, can_focus=True):
-    """Rows are true classes, columns predicted ones. Posts `CellSelected(true, predicted)` on enter or click.
+    """Rows are true classes, columns predicted ones ("t\\p" in the corner).
+
+    Posts `CellSelected(true, predicted)` on enter or a click on a cell.
 
     Feed it with `show(confusion, class_names)`; the cursor starts on the worst off-diagonal cell.
     """
@@ -72,6 +74,11 @@ class SelectableConfusionMatrix(Widget, can_focus=True):
         widest = max((len(str(c)) for row in self.confusion for c in row), default=1)
         return max(widest, *(len(self._label(i)) for i in range(len(self.class_names))), 3) + 1
 
+    @property
+    def label_width(self) -> int:
+        """Room for the true class's name at the start of each row."""
+        return max((len(self._label(i)) for i in range(len(self.class_names))), default=1) + 2
+
     def _label(self, index: int) -> str:
         return self.class_names[index][:5] if index < len(self.class_names) else str(index)
 
@@ -94,28 +101,31 @@ class SelectableConfusionMatrix(Widget, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None or not self.confusion:
             return
-        row, column = offset.y - 1, (offset.x - LABEL_WIDTH) // self.cell_width
-        if 0 <= row < len(self.confusion) and 0 <= column < len(self.confusion) and offset.x >= LABEL_WIDTH:
+        row, column = offset.y - 1, (offset.x - self.label_width) // self.cell_width
+        if 0 <= row < len(self.confusion) and 0 <= column < len(self.confusion) and offset.x >= self.label_width:
             self.cursor = (row, column)
             self.action_select()
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        return LABEL_WIDTH + self.cell_width * max(1, len(self.confusion))
+        if not self.confusion:
+            return len(NO_MATRIX)
+        return self.label_width + self.cell_width * max(1, len(self.confusion))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 2 + len(self.confusion)
 
     def render(self) -> Text:
         if not self.confusion:
-            return Text("no confusion matrix yet", style="dim")
+            return Text(NO_MATRIX, style="dim")
         width = self.cell_width
         off_diagonal = max((c for t, row in enumerate(self.confusion) for p, c in enumerate(row) if t != p), default=0)
-        text = Text(" " * LABEL_WIDTH, no_wrap=True)
+        text = Text("", no_wrap=True, overflow="ellipsis")
+        text.append("t\\p".ljust(self.label_width), style="dim")
         for column in range(len(self.confusion)):
             text.append(self._label(column).rjust(width), style="bold")
-        text.append("  predicted\n", style="dim")
+        text.append("\n")
         for row, counts in enumerate(self.confusion):
-            text.append(f"true {self._label(row)}".ljust(LABEL_WIDTH)[:LABEL_WIDTH], style="bold")
+            text.append(self._label(row).rjust(self.label_width - 2).ljust(self.label_width), style="bold")
             for column, count in enumerate(counts):
                 style = self._cell_style(row, column, count, off_diagonal)
                 if (row, column) == self.cursor:
@@ -124,7 +134,8 @@ class SelectableConfusionMatrix(Widget, can_focus=True):
             text.append("\n")
         true, predicted = self.cursor
         text.append(
-            f"cursor: true {self._label(true)}, predicted {self._label(predicted)}: {self.confusion[true][predicted]}",
+            f"rows true, columns predicted; cursor: {self._label(true)} as {self._label(predicted)}:"
+            f" {self.confusion[true][predicted]}",
             style="dim",
         )
         return text
