@@ -15,7 +15,7 @@ from rich.segment import Segment
 from rich.table import Table
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import WorkerCancelled
 from trained import train_tiny_run
 
@@ -206,3 +206,26 @@ def test_the_inspection_widgets_do_not_import_torch() -> None:
         " sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+
+
+def test_a_hidden_tab_loads_nothing_until_it_is_shown(tiny_run: Path, tiny_data: Path) -> None:
+    class Tabs(App):
+        def compose(self) -> ComposeResult:
+            with TabbedContent():
+                with TabPane("Mistakes", id="mistakes"):
+                    yield MistakesTab(data_dir=tiny_data, runs_dir=tiny_run.parent)
+                with TabPane("Draw", id="draw"):
+                    yield DrawTab(runs_dir=tiny_run.parent)
+
+    async def scenario() -> None:
+        app = Tabs()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            draw = app.query_one(DrawTab)
+            assert app.query_one(MistakesTab).inspection is not None
+            assert not draw.requested and draw.predictor is None
+            app.query_one(TabbedContent).active = "draw"
+            await settle(pilot)
+            assert draw.predictor is not None and draw.predictor.run_dir == tiny_run
+
+    asyncio.run(scenario())

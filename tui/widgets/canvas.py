@@ -158,7 +158,7 @@ class DrawTab(Horizontal):
 
     Mount:   `with TabPane("Draw"): yield DrawTab(runs_dir=runs_dir)`
     Drive:   `tab.use_run(run_dir)` (e.g. on RunFinished or when a run is picked in the Runs tab); with no
-             call it uses the newest run in runs_dir that has a checkpoint.
+             call it uses the newest run in runs_dir that has a checkpoint, looked up when first shown.
     Posts:   `DrawTab.ModelLoaded(predictor)` when a model is ready, `DrawTab.Classified(run_dir, probabilities)`
              after each classification, `DrawTab.Failed(message)` when the model cannot be loaded (the tab
              shows it too); all bubble up to the app. Handles `DrawingCanvas.Changed` itself.
@@ -194,6 +194,7 @@ class DrawTab(Horizontal):
         self.runs_dir = Path(runs_dir)
         self.predictor: Any = None  # an engine.inspect.Predictor, only ever called from workers
         self.probabilities: tuple[float, ...] | None = None
+        self.requested = False  # a run was asked for (or the newest one looked up)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
@@ -208,13 +209,16 @@ class DrawTab(Horizontal):
             yield Static("", id="draw-prediction")
             yield Static("", id="draw-bars")
 
-    def on_mount(self) -> None:
-        if self.predictor is None:
+    def on_show(self) -> None:
+        # First shown with no run asked for: the newest trained run. Not on mount, so a hidden tab costs nothing.
+        if not self.requested:
+            self.requested = True
             self._model_status("looking for a run with a checkpoint ...")
             self._load(None)
 
     def use_run(self, run_dir: Path | str) -> None:
         """Classify with `run_dir`'s best model from now on (loaded in a worker)."""
+        self.requested = True
         self._model_status(f"loading {Path(run_dir).name} ...")
         self._load(Path(run_dir))
 

@@ -120,7 +120,7 @@ class MistakesTab(Vertical):
 
     Mount:   `with TabPane("Mistakes"): yield MistakesTab(data_dir=data_dir, runs_dir=runs_dir)`
     Drive:   `tab.show_run(run_dir)` (e.g. on RunFinished, or when a run is picked in the Runs tab);
-             with no call, it shows the newest run in runs_dir that has a checkpoint.
+             with no call, it shows the newest run in runs_dir that has a checkpoint when first shown.
              `tab.filter_pair(true, predicted)` / `tab.clear_filter()` from outside (e.g. the dashboard's matrix).
     Handles: `SelectableConfusionMatrix.CellSelected` from its own matrix (filters the gallery).
     Posts:   `MistakesTab.Inspected(inspection)` when a run's mistakes are in (an engine.inspect.Inspection:
@@ -160,6 +160,7 @@ class MistakesTab(Vertical):
         self.runs_dir = Path(runs_dir)
         self.inspection: Any = None
         self.pair: tuple[int, int] | None = None
+        self.requested = False  # a run was asked for (or the newest one looked up)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mistakes-status")
@@ -171,13 +172,16 @@ class MistakesTab(Vertical):
                 yield Static("", id="gallery-header")
                 yield MistakeGallery(id="gallery")
 
-    def on_mount(self) -> None:
-        if self.inspection is None:
+    def on_show(self) -> None:
+        # First shown with no run asked for: the newest trained run. Not on mount, so a hidden tab costs nothing.
+        if not self.requested:
+            self.requested = True
             self._status("looking for a run with a checkpoint ...")
             self._load(None, None)
 
     def show_run(self, run_dir: Path | str, split: str | None = None) -> None:
         """Score `run_dir`'s best model on `split` (default: test if the run got there, else val) and show it."""
+        self.requested = True
         self._status(f"scoring {Path(run_dir).name} ... (loading the model and the data)")
         self._load(Path(run_dir), split)
 
