@@ -199,7 +199,8 @@ class DrawTab(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
             yield Static(
-                "[b]draw a digit[/b]: drag the mouse, or arrows move the red cursor, [b]space[/b] paints,"
+                "[b]draw a digit[/b]: drag the mouse, or focus the canvas ([b]tab[/b]) and arrows move the red"
+                " cursor, [b]space[/b] paints,"
                 " [b]shift+arrows[/b] paint as they move, [b]c[/b] clears",
                 id="draw-help",
             )

@@ -220,7 +220,8 @@ class MistakesTab(Vertical):
         self._status(
             f"[b]{Path(inspection.run_dir).name}[/b]: {len(inspection.mistakes):,} mistakes on the"
             f" {inspection.split} split (accuracy {evaluated.accuracy:.4f}, macro F1 {evaluated.f1:.4f})"
-            " [dim]- on the matrix: arrows, enter shows a cell's mistakes, w worst cell; a all, n/p page[/dim]"
+            " [dim]- on the matrix ([b]tab[/b] to it): arrows, enter shows a cell's mistakes, w worst cell;"
+            " a all, n/p page[/dim]"
         )
         self._refresh_gallery()
 
