@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -13,6 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engine.runs import RunRecord, RunsError, atomic_write, load_run  # noqa: E402
+
+if TYPE_CHECKING:
+    from engine.inspect import Inspection
 
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "curves.png"
@@ -133,3 +137,28 @@ def export_run(run_dir: Path) -> list[Path]:
             " permissions and free space; the run itself is unchanged"
         ) from None
     return targets
+
+
+def plot_mistakes(inspection: Inspection, path: Path, count: int = 36) -> None:
+    """A grid of the worst mistakes (most confident first), each titled true -> predicted and confidence."""
+    shown = inspection.mistakes[:count]
+    columns = 6
+    rows = max(1, -(-len(shown) // columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8 + 0.6), squeeze=False)
+    names = inspection.class_names
+    for axes in grid.flat:
+        axes.axis("off")
+    for axes, mistake in zip(grid.flat, shown, strict=False):
+        axes.imshow(np.frombuffer(mistake.pixels, dtype=np.uint8).reshape(28, 28), cmap="gray", vmin=0, vmax=255)
+        axes.set_title(
+            f"{names[mistake.true]} → {names[mistake.predicted]}\n{mistake.confidence:.0%}", fontsize=8, color="C3"
+        )
+    if not shown:
+        grid.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", transform=grid.flat[0].transAxes)
+    run_name = Path(inspection.run_dir).name
+    figure.suptitle(
+        f"{run_name}: {len(inspection.mistakes)} mistakes on {inspection.split}"
+        f" (accuracy {inspection.evaluated.accuracy:.4f}); worst {len(shown)}, true → predicted",
+        fontsize=9,
+    )
+    _save_figure(figure, path)

@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location_options(export)
     export.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    predict = commands.add_parser("predict", help="class probabilities of a run's best model for an image file")
+    _add_location_options(predict)
+    predict.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
+    predict.add_argument("image", type=Path, help="an image file (PNG, JPEG, ...): any size, ink dark or light")
+    predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
 
@@ -163,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     command = args.command or "dashboard"
-    handlers = {"dashboard": _dashboard, "train": _train, "runs": _runs, "export": _export}
+    handlers = {"dashboard": _dashboard, "train": _train, "runs": _runs, "export": _export, "predict": _predict}
     try:
         return handlers[command](parser, args)
     except KeyboardInterrupt:
@@ -221,7 +227,14 @@ def _runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import export_and_print
 
-    return export_and_print(locations(args)[1], args.run)
+    data_dir, runs_dir = locations(args)
+    return export_and_print(runs_dir, args.run, data_dir=data_dir)
+
+
+def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.headless import predict_and_print
+
+    return predict_and_print(locations(args)[1], args.run, args.image)
 
 
 def entry_point() -> None:

@@ -120,7 +120,7 @@ def train_with_progress(
     if event.run_dir:
         console.print(f"run folder: {event.run_dir}")
     if event.status == "completed" and export:
-        export_and_print(runs_dir, event.run_dir, console)
+        export_and_print(runs_dir, event.run_dir, console, data_dir=data_dir)
     if event.status == "stopped":
         console.print(f"stopped: {event.message}; finished epochs and last.pt are kept")
         return SIGNAL_EXIT.get(received[0], 130) if received else 130
@@ -169,11 +169,40 @@ def print_runs(runs_dir: Path) -> int:
     return EXIT_OK
 
 
-def export_and_print(runs_dir: Path, run: str, console: Console | None = None) -> int:
+def export_and_print(runs_dir: Path, run: str, console: Console | None = None, data_dir: Path | None = None) -> int:
+    """export_run's files, then mistakes.png when the data folder is given (it needs the images)."""
     from engine.export import export_run
     from engine.runs import find_run
 
     console = console or Console()
-    for path in export_run(find_run(runs_dir, str(run))):
+    run_dir = find_run(runs_dir, str(run))
+    for path in export_run(run_dir):
         console.print(f"wrote {path}")
+    if data_dir is not None:
+        from engine.inspect import export_mistakes
+
+        try:
+            console.print(f"wrote {export_mistakes(run_dir, data_dir)}")
+        except Exception as error:  # the other files are written: a warning, not a failed export
+            Console(stderr=True).print(f"mnist-tui: warning: mistakes.png skipped: {error}", markup=False)
+    return EXIT_OK
+
+
+def predict_and_print(runs_dir: Path, run: str, image: Path) -> int:
+    """Every class's probability for an image file, most likely first marked, as a table."""
+    from engine.inspect import predict_image
+    from engine.runs import find_run
+
+    run_dir = find_run(runs_dir, str(run))
+    class_names, probabilities = predict_image(run_dir, image)
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    console = Console()
+    console.print(f"{image} classified by {run_dir.name}:")
+    table = Table()
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    for index, (name, probability) in enumerate(zip(class_names, probabilities, strict=True)):
+        table.add_row(name, f"{probability:.4f}", style="bold green" if index == best else None)
+    console.print(table)
+    console.print(f"prediction: {class_names[best]} ({probabilities[best]:.2%})")
     return EXIT_OK
