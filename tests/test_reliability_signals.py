@@ -1,0 +1,132 @@
+"""The headless CLI as a real process: Ctrl+C, SIGTERM, a closed SSH session, and kill -9 at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.runs import LOCK_FILE, TEMP_SUFFIX, list_runs, load_run
+from tui.cli import main
+
+pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parents[1]
+# batch 2 on the tiny data: 250 steps an epoch, so a signal or a kill usually lands mid-epoch
+TRAIN = ["train", "--model", "linear", "--batch-size", "2", "--schedule", "none", "--lr", "0.001", "--no-download"]
+
+
+class Training:
+    """`mnist-tui train` in a subprocess, its stdout read line by line on a thread."""
+
+    def __init__(self, data_dir: Path, runs_dir: Path, epochs: int):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from tui.cli import entry_point; entry_point()", *TRAIN, "--epochs", str(epochs),
+             "--data-dir", str(data_dir), "--runs-dir", str(runs_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # end of output
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: any(text in line for line in self.lines) or "" in self.lines, timeout
+            )
+        assert found and any(text in line for line in self.lines), f"no {text!r} in output: {''.join(self.lines)}"
+
+    def finish(self, timeout: float = 60) -> int:
+        return self.process.wait(timeout=timeout)
+
+
+SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}  # Ctrl+C, kill, closed SSH session
+
+
+def test_signals_stop_the_run_and_keep_finished_epochs(tiny_data: Path, tmp_path: Path) -> None:
+    # One process per signal, started together so their start-up times overlap.
+    trainings = {number: Training(tiny_data, tmp_path / number.name, epochs=50) for number in SIGNALS}
+    for number, training in trainings.items():
+        training.wait_for("epoch 1/50:")
+        training.process.send_signal(number)
+        if number == signal.SIGHUP:
+            training.process.stdout.close()  # the terminal is gone: writing to it now would fail
+    for number, training in trainings.items():
+        assert training.finish() == SIGNALS[number], training.process.stderr.read()
+        assert "Traceback" not in training.process.stderr.read()
+        (run,) = list_runs(tmp_path / number.name)
+        assert run.status == "stopped"
+        assert 1 <= len(run.epochs) < 50 and run.summary["epochs_completed"] == len(run.epochs)
+        last = torch.load(run.path / "last.pt", weights_only=True)
+        assert last["epoch"] == len(run.epochs)
+        assert not (run.path / LOCK_FILE).exists()
+
+
+def _check_run_files(run_dir: Path) -> None:
+    """Every file is whole: JSON parses, checkpoints load safely, metrics lines all parse."""
+    for path in run_dir.iterdir():
+        if path.name.endswith(TEMP_SUFFIX):
+            assert path.name.startswith("."), f"{path.name}: a temporary file must stay hidden"
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".pt":
+            state = torch.load(path, weights_only=True)
+            assert state["epoch"] >= 1 and "model" in state
+        elif path.suffix == ".jsonl":
+            text = path.read_text()
+            assert text.endswith("\n")
+            for line in text.splitlines():
+                json.loads(line)
+
+
+def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
+    tiny_data: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    epochs = 4
+    rng = random.Random(20261125)
+    trainings = [Training(tiny_data, tmp_path / f"runs-{attempt}", epochs=epochs) for attempt in range(3)]
+    killed: list[Path] = []
+    for attempt, training in enumerate(trainings):
+        training.wait_for("run folder:")  # the process is up and its run folder exists
+        time.sleep(rng.uniform(0, 3))  # the random moment of the crash (the test's input, not a wait)
+        training.process.kill()
+        training.finish()
+        (run_dir,) = [path for path in (tmp_path / f"runs-{attempt}").iterdir() if path.is_dir()]
+        _check_run_files(run_dir)
+        run = load_run(run_dir)
+        assert [e["epoch"] for e in run.epochs] == list(range(1, len(run.epochs) + 1))
+        if run.summary is None:
+            assert run.status == "interrupted"
+            killed.append(run_dir)
+    assert killed, "at least one kill landed before the run finished"
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["runs", "--runs-dir", str(killed[0].parent)]) == 0
+    assert "interrupted" in capsys.readouterr().out
+
+    resumed = killed[-1]
+    base = ["train", "--runs-dir", str(resumed.parent), "--data-dir", str(tiny_data), "--no-download"]
+    assert main([*base, "--resume", resumed.name]) == 0
+    run = load_run(resumed)
+    assert run.status == "completed" and [e["epoch"] for e in run.epochs] == list(range(1, epochs + 1))
+    assert run.summary["epochs_completed"] == epochs and run.latest_evaluation("test") is not None
+    assert not list(resumed.glob(f".*{TEMP_SUFFIX}"))
+    _check_run_files(resumed)
