@@ -161,6 +161,7 @@ def train_with_progress(
 
 
 def runs_table(runs_dir: Path) -> Table:
+    runs = list_runs(runs_dir)
     table = Table(title=f"runs in {runs_dir}")
     for column, justify in (
         ("run", "left"),
@@ -174,7 +175,11 @@ def runs_table(runs_dir: Path) -> Table:
         ("status", "left"),
     ):
         table.add_column(column, justify=justify)
-    for run in list_runs(runs_dir):
+    # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.
+    for index in (0, -1):
+        table.columns[index].no_wrap = True
+        table.columns[index].min_width = max((len(run.name if index == 0 else run.status) for run in runs), default=0)
+    for run in runs:
         summary = run.summary or {}
         table.add_row(
             run.name,
