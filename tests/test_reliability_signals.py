@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,50 +26,65 @@ TRAIN = ["train", "--model", "linear", "--batch-size", "2", "--schedule", "none"
 
 
 class Training:
-    """`mnist-tui train` in a subprocess, its stdout read line by line on a thread."""
+    """`mnist-tui train` in a subprocess whose stdout a thread reads; `act` runs on that thread `delay` seconds
+    after the first line containing `when`, so processes started together are each acted on in time."""
 
-    def __init__(self, data_dir: Path, runs_dir: Path, epochs: int):
+    def __init__(
+        self,
+        data_dir: Path,
+        runs_dir: Path,
+        epochs: int,
+        *,
+        when: str,
+        act: Callable[[subprocess.Popen], None],
+        delay: float = 0.0,
+        hang_up: bool = False,
+    ):
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from tui.cli import entry_point; entry_point()", *TRAIN, "--epochs", str(epochs),
              "--data-dir", str(data_dir), "--runs-dir", str(runs_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
         )  # fmt: skip
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
+        self.output: list[str] = []
+        self.acted = threading.Event()
+        self._when, self._act, self._delay, self._hang_up = when, act, delay, hang_up
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of output
-            self._changed.notify_all()
+            self.output.append(line)
+            if self._when in line and not self.acted.is_set():
+                time.sleep(self._delay)
+                self._act(self.process)
+                self.acted.set()
+                if self._hang_up:
+                    break
+        self.process.stdout.close()  # after a hang-up: the terminal is gone, writing to it now would fail
 
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(text in line for line in self.lines) or "" in self.lines, timeout
-            )
-        assert found and any(text in line for line in self.lines), f"no {text!r} in output: {''.join(self.lines)}"
-
-    def finish(self, timeout: float = 60) -> int:
-        return self.process.wait(timeout=timeout)
+    def finish(self, timeout: float = 120) -> int:
+        code = self.process.wait(timeout=timeout)
+        assert self.acted.wait(10), f"never saw {self._when!r} in: {''.join(self.output)}"
+        return code
 
 
 SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}  # Ctrl+C, kill, closed SSH session
 
 
 def test_signals_stop_the_run_and_keep_finished_epochs(tiny_data: Path, tmp_path: Path) -> None:
-    # One process per signal, started together so their start-up times overlap.
-    trainings = {number: Training(tiny_data, tmp_path / number.name, epochs=50) for number in SIGNALS}
-    for number, training in trainings.items():
-        training.wait_for("epoch 1/50:")
-        training.process.send_signal(number)
-        if number == signal.SIGHUP:
-            training.process.stdout.close()  # the terminal is gone: writing to it now would fail
+    # One process per signal, started together so their start-up times overlap; each is signalled as soon as
+    # its own first epoch ends.
+    trainings = {
+        number: Training(
+            tiny_data,
+            tmp_path / number.name,
+            epochs=50,
+            when="epoch 1/50:",
+            act=lambda process, number=number: process.send_signal(number),
+            hang_up=number == signal.SIGHUP,
+        )
+        for number in SIGNALS
+    }
     for number, training in trainings.items():
         assert training.finish() == SIGNALS[number], training.process.stderr.read()
         assert "Traceback" not in training.process.stderr.read()
@@ -103,16 +119,25 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
 ) -> None:
     epochs = 4
     rng = random.Random(20261125)
-    trainings = [Training(tiny_data, tmp_path / f"runs-{attempt}", epochs=epochs) for attempt in range(3)]
+    status_before_kill: list[str] = []
+
+    def look_then_kill(process: subprocess.Popen, runs_dir: Path) -> None:
+        status_before_kill.append(list_runs(runs_dir)[0].status)
+        process.kill()
+
+    trainings = [
+        Training(
+            tiny_data,
+            tmp_path / f"runs-{attempt}",
+            epochs=epochs,
+            when="run folder:",  # the process is up and its run folder exists
+            act=lambda process, attempt=attempt: look_then_kill(process, tmp_path / f"runs-{attempt}"),
+            delay=rng.uniform(0, 3),  # the random moment of the crash (the test's input, not a wait)
+        )
+        for attempt in range(3)
+    ]
     killed: list[Path] = []
-    monkeypatch.setenv("COLUMNS", "200")
     for attempt, training in enumerate(trainings):
-        training.wait_for("run folder:")  # the process is up and its run folder exists
-        if attempt == 0:
-            assert main(["runs", "--runs-dir", str(tmp_path / "runs-0")]) == 0
-            assert "running" in capsys.readouterr().out
-        time.sleep(rng.uniform(0, 3))  # the random moment of the crash (the test's input, not a wait)
-        training.process.kill()
         training.finish()
         (run_dir,) = [path for path in (tmp_path / f"runs-{attempt}").iterdir() if path.is_dir()]
         _check_run_files(run_dir)
@@ -121,8 +146,10 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
         if run.summary is None:
             assert run.status == "interrupted"
             killed.append(run_dir)
+    assert "running" in status_before_kill  # (a kill may land after a quick run has completed)
     assert killed, "at least one kill landed before the run finished"
 
+    monkeypatch.setenv("COLUMNS", "200")
     assert main(["runs", "--runs-dir", str(killed[0].parent)]) == 0
     assert "interrupted" in capsys.readouterr().out
 
