@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, EpochEnded, RunStarted
+from engine.events import EpochEnded, RunStarted
+from engine.models import Linear
 from engine.runs import LOCK_FILE, RunDirectory, RunsError, load_run, read_metrics
 from engine.trainer import Trainer
 from tui.cli import main
@@ -23,11 +24,11 @@ def _metric_numbers(run_dir: Path) -> list[dict]:
 
 
 def _stopped_run(tiny_data: Path, runs_dir: Path, *, after_epochs: int) -> Path:
-    """A run stopped by the user after `after_epochs` finished epochs (0: during epoch 1)."""
+    """A run stopped by the user after `after_epochs` finished epochs (0: in epoch 1)."""
     trainer = Trainer(CONFIG, runs_dir=runs_dir, data_dir=tiny_data)
 
     def stop_at(event) -> None:
-        if after_epochs == 0 and isinstance(event, BatchProgress):
+        if after_epochs == 0 and isinstance(event, RunStarted):  # stops before epoch 1's first batch
             trainer.stop()
         if isinstance(event, EpochEnded) and event.epoch == after_epochs:
             trainer.stop()
@@ -38,19 +39,22 @@ def _stopped_run(tiny_data: Path, runs_dir: Path, *, after_epochs: int) -> Path:
     return Path(finished.run_dir)
 
 
-def test_stop_takes_effect_before_the_next_batch(tiny_data: Path, runs_dir: Path) -> None:
-    steps: list[int] = []
-    trainer = Trainer(CONFIG.with_changes(batch_size=4), runs_dir=runs_dir, data_dir=tiny_data)
+def test_stop_takes_effect_before_the_next_batch(tiny_data: Path, runs_dir: Path, monkeypatch) -> None:
+    """A stop that arrives during batch 3 (here: from inside its forward pass) lets no batch 4 start."""
+    real_forward = Linear.forward
+    batches: list[int] = []
 
-    def stop_at_third_report(event) -> None:
-        if isinstance(event, BatchProgress):
-            steps.append(event.step)
-            if len(steps) == 3:
+    def forward_then_stop(self: Linear, x):
+        if self.training:
+            batches.append(len(x))
+            if len(batches) == 3:
                 trainer.stop()
+        return real_forward(self, x)
 
-    trainer.emit = stop_at_third_report
+    monkeypatch.setattr(Linear, "forward", forward_then_stop)
+    trainer = Trainer(CONFIG.with_changes(batch_size=4), runs_dir=runs_dir, data_dir=tiny_data)
     finished = trainer.run()
-    assert finished.status == "stopped" and len(steps) == 3
+    assert finished.status == "stopped" and len(batches) == 3
     assert finished.summary["epochs_completed"] == 0
     assert load_run(Path(finished.run_dir)).status == "stopped"
 

@@ -21,8 +21,7 @@ from tui.cli import main
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[1]
-# batch 2 on the tiny data: 250 steps an epoch, so a signal or a kill usually lands mid-epoch
-TRAIN = ["train", "--model", "linear", "--batch-size", "2", "--schedule", "none", "--lr", "0.001", "--no-download"]
+TRAIN = ["train", "--model", "linear", "--schedule", "none", "--lr", "0.001", "--no-download"]
 
 
 class Training:
@@ -39,9 +38,11 @@ class Training:
         act: Callable[[subprocess.Popen], None],
         delay: float = 0.0,
         hang_up: bool = False,
+        batch_size: int = 2,
     ):
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from tui.cli import entry_point; entry_point()", *TRAIN, "--epochs", str(epochs),
+            [sys.executable, "-c", "from tui.cli import entry_point; entry_point()", *TRAIN,
+             "--batch-size", str(batch_size), "--epochs", str(epochs),
              "--data-dir", str(data_dir), "--runs-dir", str(runs_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
@@ -125,16 +126,19 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
         status_before_kill.append(list_runs(runs_dir)[0].status)
         process.kill()
 
+    # Each crash comes a random moment after a random point: start-up done, epoch 1 ended, epoch 2 ended.
+    triggers = ["run folder:", f"epoch 1/{epochs}:", f"epoch 2/{epochs}:"]
     trainings = [
         Training(
             tiny_data,
             tmp_path / f"runs-{attempt}",
             epochs=epochs,
-            when="run folder:",  # the process is up and its run folder exists
+            when=trigger,
             act=lambda process, attempt=attempt: look_then_kill(process, tmp_path / f"runs-{attempt}"),
-            delay=rng.uniform(0, 3),  # the random moment of the crash (the test's input, not a wait)
+            delay=rng.uniform(0, 0.4),  # the random moment of the crash (the test's input, not a wait)
+            batch_size=1,  # 500 steps an epoch: the kill lands mid-run even on a fast machine
         )
-        for attempt in range(3)
+        for attempt, trigger in enumerate(triggers)
     ]
     killed: list[Path] = []
     for attempt, training in enumerate(trainings):
@@ -146,14 +150,14 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
         if run.summary is None:
             assert run.status == "interrupted"
             killed.append(run_dir)
-    assert "running" in status_before_kill  # (a kill may land after a quick run has completed)
+    assert status_before_kill == ["running"] * len(triggers)
     assert killed, "at least one kill landed before the run finished"
 
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["runs", "--runs-dir", str(killed[0].parent)]) == 0
     assert "interrupted" in capsys.readouterr().out
 
-    resumed = killed[-1]
+    resumed = max(killed, key=lambda run_dir: len(load_run(run_dir).epochs))  # the least left to train
     base = ["train", "--runs-dir", str(resumed.parent), "--data-dir", str(tiny_data), "--no-download"]
     assert main([*base, "--resume", resumed.name]) == 0
     run = load_run(resumed)
