@@ -249,10 +249,10 @@ class Trainer:
 
         if self.resume_dir is None:
             self.run_dir = RunDirectory.create(self.runs_dir, config.dataset, config.model, config.to_dict())
-            self.run_dir.lock()
         else:
             self.run_dir = RunDirectory(self.resume_dir)
-            self.run_dir.lock()
+        self.run_dir.lock()
+        if self.resume_dir is not None:
             self._restore()
         self.emit(
             RunStarted(
