@@ -40,9 +40,11 @@ class ExportError(RuntimeError):
 
 
 def _save_figure(figure: plt.Figure, path: Path) -> None:
-    with atomic_write(path, "wb") as f:
-        figure.savefig(f, format="png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
+    try:
+        with atomic_write(path, "wb") as f:
+            figure.savefig(f, format="png", dpi=120, bbox_inches="tight")
+    finally:  # a failed write must not leave the figure open in a long-running dashboard
+        plt.close(figure)
 
 
 def plot_confusion(run: RunRecord, evaluation: dict, path: Path) -> None:

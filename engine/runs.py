@@ -5,6 +5,9 @@ Layout of `<runs_dir>/<YYYYmmdd-HHMMSS>-<dataset>-<model>/`:
   metrics.jsonl   one JSON line per finished epoch ({"kind": "epoch"}) and per evaluation ({"kind": "evaluation"})
   summary.json    the final results row (absent while running, or when the process was killed)
   best.pt/last.pt checkpoints (written by the trainer through `atomic_write`)
+  run.pid         the id of the process training it; present only while it trains
+
+A run with no summary.json is "running" while the process named in run.pid is alive, else "interrupted".
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
+LOCK_FILE = "run.pid"
+TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: hidden, and never a run file
 
 
 class RunsError(RuntimeError):
@@ -36,7 +41,7 @@ class RunsError(RuntimeError):
 def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -109,15 +114,71 @@ class RunDirectory:
         return run
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        """One whole line per record: a single write of line + newline, then fsync."""
-        line = json.dumps(record) + "\n"
-        with open(self.path / METRICS_FILE, "a") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        """Add one line: the file is rewritten whole through atomic_write, so a kill never leaves half a line."""
+        self._write_metrics([*self._metrics_lines(), json.dumps(record)])
+
+    def _metrics_lines(self) -> list[str]:
+        try:
+            return (self.path / METRICS_FILE).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def _write_metrics(self, lines: list[str]) -> None:
+        with atomic_write(self.path / METRICS_FILE) as f:
+            f.write("".join(line + "\n" for line in lines))
+
+    def drop_metrics_after(self, epoch: int) -> None:
+        """Forget the records of work a resumed run redoes: epochs after `epoch`, and any test evaluation."""
+        kept = []
+        for line in self._metrics_lines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("split") != "test" and record.get("epoch", 0) <= epoch:
+                kept.append(line)
+        self._write_metrics(kept)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / SUMMARY_FILE, summary)
+
+    def remove_summary(self) -> None:
+        (self.path / SUMMARY_FILE).unlink(missing_ok=True)
+
+    def remove_temp_files(self) -> None:
+        """Temporary files a killed process left behind (never complete, never read)."""
+        for temp in self.path.glob(f".*{TEMP_SUFFIX}"):
+            temp.unlink(missing_ok=True)
+
+    def lock(self) -> None:
+        """Mark the run as being trained by this process (see `running_pid`)."""
+        with atomic_write(self.path / LOCK_FILE) as f:
+            f.write(f"{os.getpid()}\n")
+
+    def unlock(self) -> None:
+        try:
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
+        except OSError:  # a lock left behind reads as "interrupted" once this process has ended
+            pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+def running_pid(path: Path) -> int | None:
+    """The id of the live process training the run at `path`, or None (never started, finished, or killed)."""
+    try:
+        pid = int((Path(path) / LOCK_FILE).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid > 0 and _process_alive(pid) else None
 
 
 @dataclass
@@ -136,6 +197,9 @@ class RunRecord:
 
     @property
     def status(self) -> str:
+        """completed, stopped, failed or diverged (from summary.json); running; or interrupted (killed)."""
+        if running_pid(self.path) is not None:
+            return "running"
         return self.summary.get("status", "unknown") if self.summary else "interrupted"
 
     def latest_evaluation(self, split: str | None = None) -> dict[str, Any] | None:
@@ -201,14 +265,24 @@ def list_runs(runs_dir: Path) -> list[RunRecord]:
 
 
 def find_run(runs_dir: Path, name_or_path: str) -> Path:
-    """A run given by its folder name (inside runs_dir) or by a path; it must be a run folder."""
-    runs_dir = Path(runs_dir).expanduser()
-    candidate = Path(name_or_path).expanduser()
-    if not candidate.is_dir():
-        if candidate.name != name_or_path or name_or_path in ("", ".", ".."):
-            raise RunsError(f"no run folder at {name_or_path}")
-        candidate = runs_dir / name_or_path
-    if not (candidate / CONFIG_FILE).is_file():
-        known = ", ".join(r.name for r in list_runs(runs_dir)[:3]) or "none yet"
-        raise RunsError(f"no run named {name_or_path!r} (in {runs_dir}; latest: {known}); see `mnist-tui runs`")
-    return candidate.resolve()
+    """A run given by its folder name or by a path; either way it must resolve to a run folder inside runs_dir.
+
+    Names like `../x`, absolute paths elsewhere, and symlinks pointing out of runs_dir are refused, so nothing
+    given on a command line can make mnist-tui read or write outside the runs folder.
+    """
+    runs_root = Path(runs_dir).expanduser().resolve()
+    given = Path(name_or_path).expanduser()
+    if name_or_path in ("", ".", ".."):
+        raise RunsError(f"no run folder at {name_or_path!r}")
+    inside = runs_root / given
+    candidate = given if given.is_absolute() or (given.is_dir() and not inside.is_dir()) else inside
+    resolved = candidate.resolve()
+    if resolved.parent != runs_root:
+        raise RunsError(
+            f"{name_or_path} is not a run folder directly inside the runs folder {runs_root}:"
+            " give a name from `mnist-tui runs`, or point --runs-dir at the folder that holds the run"
+        )
+    if not (resolved / CONFIG_FILE).is_file():
+        known = ", ".join(r.name for r in list_runs(runs_root)[:3]) or "none yet"
+        raise RunsError(f"no run named {name_or_path!r} (in {runs_root}; latest: {known}); see `mnist-tui runs`")
+    return resolved

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import data as datamod
-from engine.checkpoints import save_checkpoint
+from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.config import RunConfig, validate
 from engine.devices import describe, resolve_device
 from engine.events import (
@@ -45,9 +45,12 @@ from engine.runs import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
     RunDirectory,
+    RunsError,
     check_writable,
     evaluation_record,
+    load_run,
     read_metrics,
+    running_pid,
 )
 
 PROGRESS_INTERVAL_SECONDS = 0.05  # at most ~20 progress events a second, whatever the batch rate
@@ -113,9 +116,35 @@ class Trainer:
         self.emit = emit
         self.download = download
         self.error: BaseException | None = None  # the exception behind a failed run, for --debug
+        self.resume_dir: Path | None = None  # set by from_run: continue that run instead of creating one
         self._stop_requested = threading.Event()
         self._unpaused = threading.Event()
         self._unpaused.set()
+
+    @classmethod
+    def from_run(
+        cls,
+        run_dir: Path,
+        *,
+        data_dir: Path,
+        emit: Callable[[Event], None] = lambda event: None,
+        download: bool = True,
+    ) -> Trainer:
+        """A trainer that continues an unfinished run in its own folder, from its last.pt.
+
+        Raises RunsError (with what to do) for a folder that is not a run, a completed run, or a run that a live
+        process is still training; ConfigError if its config.json is no longer valid.
+        """
+        run = load_run(Path(run_dir))
+        if run.status == "running":
+            raise RunsError(f"{run.name} is still being trained by process {running_pid(run.path)}: stop that first")
+        if run.status == "completed":
+            raise RunsError(f"{run.name} has already completed all its epochs: start a new run instead of resuming it")
+        trainer = cls(
+            RunConfig.from_dict(run.config), runs_dir=run.path.parent, data_dir=data_dir, emit=emit, download=download
+        )
+        trainer.resume_dir = run.path.resolve()
+        return trainer
 
     # Control: safe from any thread; each takes effect before the next batch.
     def pause(self) -> None:
@@ -154,6 +183,8 @@ class Trainer:
             status, message = ended.status, ended.message
         except torch.OutOfMemoryError as error:
             self.error = error
+            if torch.cuda.is_available():  # hand the cached blocks back so the next run starts clean
+                torch.cuda.empty_cache()
             status = "failed"
             message = (
                 f"out of memory on {self.config.device}: lower the batch size (now {self.config.batch_size}),"
@@ -216,7 +247,13 @@ class Trainer:
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
 
-        self.run_dir = RunDirectory.create(self.runs_dir, config.dataset, config.model, config.to_dict())
+        if self.resume_dir is None:
+            self.run_dir = RunDirectory.create(self.runs_dir, config.dataset, config.model, config.to_dict())
+        else:
+            self.run_dir = RunDirectory(self.resume_dir)
+        self.run_dir.lock()
+        if self.resume_dir is not None:
+            self._restore()
         self.emit(
             RunStarted(
                 run_dir=str(self.run_dir.path),
@@ -230,6 +267,45 @@ class Trainer:
                 class_names=self.class_names,
                 start_epoch=self.start_epoch,
             )
+        )
+
+    def _restore(self) -> None:
+        """Continue from last.pt (weights, optimizer, schedule, epochs done, best so far); none: start over."""
+        run_dir = self.run_dir
+        last_path = run_dir.path / LAST_CHECKPOINT
+        last = load_checkpoint(last_path, map_location=self.device) if last_path.is_file() else None
+        run_dir.remove_summary()
+        run_dir.remove_temp_files()
+        if last is None:  # killed during epoch 1: nothing to continue from
+            run_dir.drop_metrics_after(0)
+            return
+        self.model.load_state_dict(last["model"])
+        self.optimizer.load_state_dict(last["optimizer"])
+        if self.scheduler is not None and last["scheduler"] is not None:
+            self.scheduler.load_state_dict(last["scheduler"])
+        self.start_epoch = last["epoch"]
+        self.best_val_accuracy, self.best_epoch = last["best_val_accuracy"], last["best_epoch"]
+        # last.pt is written before best.pt, so best.pt lags only when the last epoch was the best one.
+        best_path = run_dir.path / BEST_CHECKPOINT
+        best = load_checkpoint(best_path, map_location=self.device) if best_path.is_file() else None
+        if best is not None and best["epoch"] == self.best_epoch:
+            self.best_state = best["model"]
+        else:
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            save_checkpoint(
+                best_path,
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                epoch=self.start_epoch,
+                config=self.config,
+                best_val_accuracy=self.best_val_accuracy,
+                best_epoch=self.best_epoch,
+            )
+        # Lines of an epoch whose checkpoint was never written are redone, so they are dropped, never doubled.
+        run_dir.drop_metrics_after(self.start_epoch)
+        self.emit(
+            Notice("info", f"resuming {run_dir.path.name} after epoch {self.start_epoch} of {self.config.epochs}")
         )
 
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -412,6 +488,7 @@ class Trainer:
                 self.run_dir.write_summary(summary)
             except OSError as error:
                 message = f"{message}; summary.json could not be written ({error})"
+            self.run_dir.unlock()
         finished = RunFinished(
             status=status, message=message, run_dir=str(self.run_dir.path) if self.run_dir else "", summary=summary
         )

@@ -127,8 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train headless with a progress bar")
     _add_location_options(train)
     _add_run_options(train)
+    train.set_defaults(command_parser=train)  # its usage line is the one shown for a bad train option
     train.add_argument("--export", action="store_true", help="write PNGs and CSV into the run folder at the end")
     train.add_argument("--no-download", action="store_true", help="never try to download the dataset")
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted or stopped run (folder name or path in the runs folder) from its last.pt,"
+        " with its own settings",
+    )
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder")
@@ -171,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "dashboard"
     handlers = {"dashboard": _dashboard, "train": _train, "runs": _runs, "export": _export, "predict": _predict}
     try:
-        return handlers[command](parser, args)
+        return handlers[command](getattr(args, "command_parser", parser), args)
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a message, not a traceback (unless --debug)
@@ -204,10 +211,19 @@ def _resolved_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
 
 
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    config = _resolved_config(parser, args)
     from tui.headless import train_with_progress
 
     data_dir, runs_dir = locations(args)
+    if args.resume is not None:
+        given = run_options(args)
+        if given:
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+            parser.error(f"--resume continues a run with the settings in its config.json: drop {options}")
+        from engine.runs import find_run
+
+        resume_dir, config = find_run(runs_dir, args.resume), None
+    else:
+        resume_dir, config = None, _resolved_config(parser, args)
     return train_with_progress(
         config,
         data_dir=data_dir,
@@ -215,6 +231,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         export=args.export,
         download=not args.no_download,
         debug=getattr(args, "debug", False),
+        resume_dir=resume_dir,
     )
 
 

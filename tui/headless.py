@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import traceback
@@ -51,17 +52,42 @@ def results_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _detach_from_terminal() -> None:
+    """After a hang-up the terminal is gone and writing to it would fail: send all output nowhere instead."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def train_with_progress(
-    config: RunConfig, *, data_dir: Path, runs_dir: Path, export: bool, download: bool, debug: bool
+    config: RunConfig | None,
+    *,
+    data_dir: Path,
+    runs_dir: Path,
+    export: bool,
+    download: bool,
+    debug: bool,
+    resume_dir: Path | None = None,
 ) -> int:
+    """Train `config` (or continue the run in `resume_dir`) with a progress bar; return the exit status.
+
+    Ctrl+C, SIGTERM and SIGHUP stop the run before its next batch; finished epochs and last.pt stay on disk.
+    """
     from engine.trainer import Trainer
 
     console = Console(stderr=False)
     events: queue.Queue[Event] = queue.Queue()
-    trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
+    if resume_dir is not None:
+        trainer = Trainer.from_run(resume_dir, data_dir=data_dir, emit=events.put, download=download)
+        config = trainer.config
+    else:
+        trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
     received: list[int] = []
 
     def stop_on_signal(number: int, _frame: Any) -> None:
+        if number == getattr(signal, "SIGHUP", None):
+            _detach_from_terminal()
         received.append(number)
         trainer.stop()
 
@@ -122,29 +148,37 @@ def train_with_progress(
     if event.status == "completed" and export:
         export_and_print(runs_dir, event.run_dir, console, data_dir=data_dir)
     if event.status == "stopped":
-        console.print(f"stopped: {event.message}; finished epochs and last.pt are kept")
+        console.print(
+            f"stopped: {event.message}; finished epochs and last.pt are kept."
+            f" Continue with `mnist-tui train --resume {Path(event.run_dir).name}`"
+        )
         return SIGNAL_EXIT.get(received[0], 130) if received else 130
     if event.status != "completed":
         if debug and trainer.error is not None:
             traceback.print_exception(type(trainer.error), trainer.error, trainer.error.__traceback__)
-        Console(stderr=True).print(f"mnist-tui: {event.status}: {event.message}", markup=False)
+        Console(stderr=True).print(f"mnist-tui: {event.status}: {event.message}", markup=False, soft_wrap=True)
         return EXIT_FAILED
     return EXIT_OK
 
 
 def runs_table(runs_dir: Path) -> Table:
-    table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False)
+    runs = list_runs(runs_dir)
+    table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for column, justify in (
         ("run", "left"),
         ("epochs", "right"),
-        ("best val", "right"),
+        ("val acc", "right"),  # the best epoch's
         ("test acc", "right"),
         ("test F1", "right"),
-        ("duration", "right"),
+        ("time", "right"),
         ("status", "left"),
     ):
-        table.add_column(column, justify=justify, no_wrap=True, min_width=11 if column == "status" else None)
-    for run in list_runs(runs_dir):
+        table.add_column(column, justify=justify, no_wrap=True)
+    # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.
+    for index in (0, -1):
+        table.columns[index].no_wrap = True
+        table.columns[index].min_width = max((len(run.name if index == 0 else run.status) for run in runs), default=0)
+    for run in runs:
         summary = run.summary or {}
         table.add_row(
             run.name,
