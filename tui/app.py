@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher, Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config import RunConfig
@@ -69,11 +69,11 @@ def export_run(run_dir: Path) -> list[Path]:
 class MnistTuiApp(App[int]):
     """Build it through the keyword arguments to inject what varies (tests use fixed catalogs, fake trainers)."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "mnist-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    # Priority, so pickers and tables cannot swallow them; check_action lets digits and "e" (as in 1e-3)
-    # through to a focused text field. The fields are numeric, so the other letters are always commands.
+    # Priority, so pickers and tables cannot swallow them. A focused number field still gets the digits
+    # and "e" (as in 1e-3): Textual leaves out the bindings of keys the focused widget consumes.
     BINDINGS = [
         Binding("s", "start", "Start", priority=True),
         Binding("p", "pause", "Pause/resume", priority=True),
@@ -84,7 +84,6 @@ class MnistTuiApp(App[int]):
         Binding("1", "switch_tab(1)", "Tabs", key_display="1-4", priority=True),
         *(Binding(str(n), f"switch_tab({n})", show=False, priority=True) for n in range(2, 10)),
     ]
-    TYPED_IN_FIELDS = ("export", "switch_tab")
 
     def __init__(
         self,
@@ -209,8 +208,6 @@ class MnistTuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, ModalScreen):
             return False  # let the dialog's own keys through
-        if action in self.TYPED_IN_FIELDS and isinstance(self.focused, Input):
-            return False
         if action == "start" and self.is_training:
             return None  # shown greyed out
         if action in ("pause", "stop") and not self.is_training:
@@ -380,6 +377,8 @@ class MnistTuiApp(App[int]):
             )
         elif isinstance(event, RunFinished):
             self.query_one(ProgressPanel).show_message(f"{self.live.status}: {event.message}")
+            for chart in self.query_one("#charts").query(LineChart):
+                chart.flush()
             self.load_runs_worker()
         elif isinstance(event, RunStarted):
             self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")

@@ -51,6 +51,12 @@ class LineChart(PlotextPlot):
         else:
             self._pending = self.set_timer(wait, self._redraw)
 
+    def flush(self) -> None:
+        """Draw the latest lines now (at the end of a run, so the final state never waits on the throttle)."""
+        if self._pending is not None:
+            self._pending.stop()
+        self._redraw()
+
     def _redraw(self) -> None:
         self._pending = None
         self._last_redraw = time.monotonic()

@@ -33,27 +33,22 @@ def confusion_table(evaluation: dict[str, Any]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, padding=0, collapse_padding=True, show_edge=False, pad_edge=False)
     table.add_column("true", justify="right", no_wrap=True, max_width=ROW_LABEL_WIDTH, style="bold")
     for index in range(len(names)):
-        table.add_column(str(index), justify="right", width=width + 1, no_wrap=True)
+        table.add_column(str(index), justify="right", min_width=width, max_width=width, no_wrap=True)
     for index, (name, row) in enumerate(zip(names, matrix, strict=True)):
         total = sum(row)
-        cells = [Text(f"{count} ", style=_heat(count, total, i == index)) for i, count in enumerate(row)]
+        cells = [Text(str(count), style=_heat(count, total, i == index)) for i, count in enumerate(row)]
         label = name if name == str(index) else f"{index} {name}"
         table.add_row(label[:ROW_LABEL_WIDTH], *cells)
     return table
 
 
 def class_report_table(evaluation: dict[str, Any]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), show_edge=False, pad_edge=False)
-    table.add_column("class", no_wrap=True, max_width=ROW_LABEL_WIDTH)
-    for column in ("prec", "rec", "F1"):
-        table.add_column(column, justify="right", no_wrap=True)
-    rows = [*evaluation["per_class"], evaluation["macro_avg"]]
-    for row in rows:
-        name = "macro" if row is evaluation["macro_avg"] else row["name"]
-        style = "bold" if name == "macro" else ""
-        table.add_row(
-            name[:ROW_LABEL_WIDTH], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", style=style
-        )
+    """Precision, recall and F1 per class, on the same rows as the matrix beside it."""
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, pad_edge=False)
+    for column in ("prec", "recall", "F1"):
+        table.add_column(column, justify="right", min_width=6, no_wrap=True)
+    for row in evaluation["per_class"]:
+        table.add_row(f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
     return table
 
 
@@ -67,9 +62,10 @@ def evaluation_title(evaluation: dict[str, Any]) -> str:
 
 
 def evaluation_renderable(evaluation: dict[str, Any]) -> RenderableType:
-    grid = Table.grid(padding=(0, 2))
+    grid = Table.grid(padding=(0, 1))
     grid.add_row(confusion_table(evaluation), class_report_table(evaluation))
-    return Group(Text(evaluation_title(evaluation), style="bold"), grid)
+    legend = Text("rows: true class, columns: predicted class; green: correct, red: confused", style="dim")
+    return Group(Text(evaluation_title(evaluation), style="bold"), grid, legend)
 
 
 class ConfusionView(Static):

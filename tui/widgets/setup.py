@@ -58,6 +58,15 @@ def parse_field(kind: str, text: str) -> Any:
     return float(text)
 
 
+class NumberInput(Input):
+    """A numeric field: it claims only the keys a number is typed with, so s, p, x, q, ? stay commands."""
+
+    NUMBER_CHARACTERS = frozenset("0123456789.-+eE")
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character is not None and character in self.NUMBER_CHARACTERS
+
+
 def _format(value: Any) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -87,7 +96,7 @@ class SetupPanel(VerticalScroll):
         if field.kind == "bool":
             return Checkbox("", value, id=widget_id, compact=True)
         if field.kind != "choice":
-            return Input(
+            return NumberInput(
                 _format(value),
                 type="number" if field.kind == "float" else "integer",
                 placeholder="all" if field.kind == "optional-int" else "",
