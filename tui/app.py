@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -222,6 +223,14 @@ class MnistTuiApp(App[int]):
         panes = tabs.get_child_by_type(ContentSwitcher).children  # in tab order, whoever added them
         if 1 <= number <= len(panes):
             tabs.active = panes[number - 1].id or ""
+            self.focus_first_in(panes[number - 1])
+
+    def focus_first_in(self, pane: Widget) -> None:
+        """Put the keyboard in the tab just opened, so its own keys (arrows, space, r) work at once."""
+        for widget in self.screen.focus_chain:
+            if pane in widget.ancestors:
+                widget.focus()
+                return
 
     def action_start(self) -> None:
         if self.is_training:

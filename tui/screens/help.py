@@ -15,6 +15,7 @@ KEYS = (
     ("x", "stop the run (finished epochs and checkpoints are kept)"),
     ("e", "export the current run, or the run highlighted in the Runs tab (PNG + CSV)"),
     ("r", "Runs tab: resume the highlighted interrupted or stopped run"),
+    ("c", "Runs tab on a narrow screen: switch between curves and confusion matrix"),
     ("space", "Runs tab: mark runs to compare their validation curves"),
     ("1 2 3 …", "switch tabs"),
     ("tab / shift+tab", "move focus between fields and panels"),

@@ -1,6 +1,7 @@
 """The Runs tab: past runs from the runs folder; the highlighted one's curves and confusion matrix.
 
 Space marks runs for comparison: with two or more marked, the charts overlay their validation curves.
+On a narrow screen `c` switches the detail between the curves and the confusion matrix.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from tui.widgets.confusion import ConfusionView
 from tui.widgets.progress import format_duration
 
 RESUMABLE_STATUSES = ("interrupted", "stopped")
-COLUMNS = ("✓", "date", "dataset", "model", "epochs", "best val", "test acc", "test F1", "time", "status")
+COLUMNS = ("  date", "dataset/model", "epochs", "val acc", "test acc", "test F1", "time", "status")
+MARK = "✓ "
 
 
 def run_date(run: RunRecord) -> str:
@@ -39,10 +41,8 @@ def run_row(run: RunRecord, marked: bool) -> tuple[str | Text, ...]:
     summary = run.summary or {}
     status_style = {"completed": "green", "failed": "red", "diverged": "red"}.get(run.status, "yellow")
     return (
-        "✓" if marked else " ",
-        run_date(run),
-        str(run.config.get("dataset", "?")),
-        str(run.config.get("model", "?")),
+        f"{MARK if marked else '  '}{run_date(run)}",
+        f"{run.config.get('dataset', '?')}/{run.config.get('model', '?')}",
         f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
         _fmt(run.best_val_accuracy),
         _fmt(summary.get("test_accuracy")),
@@ -56,6 +56,7 @@ class RunsPanel(Vertical):
     BINDINGS = [
         Binding("space", "toggle_mark", "Compare"),
         Binding("r", "resume", "Resume run"),
+        Binding("c", "toggle_detail", "Curves/matrix"),
     ]
 
     class ResumeRequested(Message):
@@ -114,8 +115,12 @@ class RunsPanel(Vertical):
             return
         self.marked ^= {run.name}
         table = self.query_one(DataTable)
-        table.update_cell(run.name, "✓", "✓" if run.name in self.marked else " ")
+        table.update_cell(run.name, COLUMNS[0], run_row(run, run.name in self.marked)[0])
         self._show_detail()
+
+    def action_toggle_detail(self) -> None:
+        """On a narrow screen the curves and the confusion matrix take turns; wide screens show both."""
+        self.toggle_class("-show-confusion")
 
     def action_resume(self) -> None:
         run = self.highlighted
@@ -135,7 +140,7 @@ class RunsPanel(Vertical):
         run = self.highlighted
         compared = [r for r in self.runs if r.name in self.marked]
         if len(compared) >= 2:
-            curves = [(r.name, r.epochs) for r in compared]
+            curves = [(f"{run_date(r)} {r.config.get('model', '?')}", r.epochs) for r in compared]
             loss_chart.show(comparison_lines(curves, "val_loss"))
             accuracy_chart.show(comparison_lines(curves, "val_accuracy"))
         elif run is not None:
