@@ -10,7 +10,8 @@ from engine.config import RunConfig
 from engine.events import BatchProgress, EpochEnded, PauseChanged
 from tui.live_run import LiveRun
 from tui.messages import EngineEvent
-from tui.series import BoundedSeries
+from tui.series import DEFAULT_CAPACITY, BoundedSeries
+from tui.widgets.charts import epoch_lines
 
 
 def test_series_stays_bounded_and_keeps_the_mean() -> None:
@@ -33,6 +34,14 @@ def test_series_shows_the_newest_point_at_once() -> None:
     newer_xs, newer_ys = series.points()
     assert newer_xs[-1] > xs[-1]
     assert newer_ys[-1] > ys[-1]
+
+
+def test_epoch_lines_stay_bounded_on_long_runs() -> None:
+    epochs = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1 / i} for i in range(1, 10_001)]
+    train, validation = epoch_lines(epochs, "loss")
+    assert len(train.xs) <= DEFAULT_CAPACITY
+    assert train.xs[0] == 1 and train.xs[-1] == 10_000
+    assert not validation.per_epoch  # too many to mark each one
 
 
 def progress(step: int) -> BatchProgress:

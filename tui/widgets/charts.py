@@ -11,8 +11,11 @@ from textual.app import RenderResult
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
+from tui.series import DEFAULT_CAPACITY
+
 MIN_REDRAW_INTERVAL = 0.1  # seconds: charts redraw at most ~10 times a second
 EPOCH_MARKER = "●"
+MAX_MARKED_POINTS = 40  # beyond this many epochs the markers would only smear the line
 PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow")
 
 
@@ -76,18 +79,28 @@ class LineChart(PlotextPlot):
         return super().render()
 
 
-def epoch_lines(epochs: list[dict[str, Any]], metric: str, *, train_color: str = "cyan") -> list[Line]:
+def thinned(records: list[dict[str, Any]], limit: int = DEFAULT_CAPACITY) -> list[dict[str, Any]]:
+    """At most `limit` records, evenly spaced, always keeping the last: long runs draw as fast as short ones."""
+    if len(records) <= limit:
+        return records
+    step = (len(records) - 1) / (limit - 1)
+    return [records[round(i * step)] for i in range(limit)]
+
+
+def _per_epoch_line(label: str, epochs: list[dict[str, Any]], key: str, color: str) -> Line:
+    shown = thinned(epochs)
+    xs = [float(e["epoch"]) for e in shown]
+    return Line(label, xs, [e[key] for e in shown], color, per_epoch=len(shown) <= MAX_MARKED_POINTS)
+
+
+def epoch_lines(epochs: list[dict[str, Any]], metric: str) -> list[Line]:
     """Train and validation lines of one metric ("loss" or "accuracy") from epoch records."""
-    xs = [float(e["epoch"]) for e in epochs]
     return [
-        Line(f"train {metric}", xs, [e[f"train_{metric}"] for e in epochs], train_color, per_epoch=True),
-        Line(f"val {metric}", xs, [e[f"val_{metric}"] for e in epochs], "orange", per_epoch=True),
+        _per_epoch_line(f"train {metric}", epochs, f"train_{metric}", "cyan"),
+        _per_epoch_line(f"val {metric}", epochs, f"val_{metric}", "orange"),
     ]
 
 
 def comparison_lines(runs: list[tuple[str, list[dict[str, Any]]]], key: str) -> list[Line]:
     """One line per run of the same per-epoch value, for overlaying several runs."""
-    return [
-        Line(name, [float(e["epoch"]) for e in epochs], [e[key] for e in epochs], PALETTE[i % len(PALETTE)], True)
-        for i, (name, epochs) in enumerate(runs)
-    ]
+    return [_per_epoch_line(name, epochs, key, PALETTE[i % len(PALETTE)]) for i, (name, epochs) in enumerate(runs)]
