@@ -141,6 +141,11 @@ class MnistTuiApp(App[int]):
         self.query_one(EventLog).add("info", f"data folder {self.data_dir}; runs folder {self.runs_dir}")
 
     @property
+    def dashboard_shown(self) -> bool:
+        """False while the app shuts down: a worker's late result then has no widget to go to."""
+        return bool(self.query(RunsPanel))
+
+    @property
     def setup_panel(self) -> SetupPanel:
         return self.query_one(SetupPanel)
 
@@ -179,6 +184,8 @@ class MnistTuiApp(App[int]):
             self.post_message(CatalogLoaded(devices, models))
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        if not self.dashboard_shown:
+            return
         setup = self.setup_panel
         setup.set_catalog(message.devices, message.models)
         if not setup.touched:
@@ -191,6 +198,8 @@ class MnistTuiApp(App[int]):
             self.action_start()
 
     def on_catalog_failed(self, message: CatalogFailed) -> None:
+        if not self.dashboard_shown:
+            return
         self.log_line("error", f"could not load PyTorch, so no run can start: {message.error}")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
@@ -198,6 +207,8 @@ class MnistTuiApp(App[int]):
         self.post_message(RunsLoaded(list_runs(self.runs_dir)))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if not self.dashboard_shown:
+            return
         self.query_one(RunsPanel).set_runs(message.runs)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -358,18 +369,22 @@ class MnistTuiApp(App[int]):
             self.post_message(ExportFinished(run_dir, paths))
 
     def on_export_finished(self, message: ExportFinished) -> None:
+        if not self.dashboard_shown:
+            return
         listed = "\n".join(str(path) for path in message.paths)
         self.log_line("success", f"exported {', '.join(str(path) for path in message.paths)}")
         self.notify(listed, title="exported", timeout=8)
 
     def on_export_failed(self, message: ExportFailed) -> None:
+        if not self.dashboard_shown:
+            return
         self.log_line("error", f"export failed: {message.error}")
         self.notify(message.error, title="export failed", severity="error", timeout=8)
 
     # --- engine events ------------------------------------------------------------------------------
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        if self.live is None:
+        if self.live is None or not self.dashboard_shown:
             return
         event = message.event
         self.live.apply(event)
@@ -399,6 +414,8 @@ class MnistTuiApp(App[int]):
         self.query_one("#accuracy-chart", LineChart).show(live.accuracy_lines(), "waiting for the first epoch")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if not self.dashboard_shown:
+            return
         worker = event.worker
         if worker.group != "training" or event.state != WorkerState.ERROR:
             return

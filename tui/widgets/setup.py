@@ -131,7 +131,8 @@ class SetupPanel(VerticalScroll):
         with self.prevent(Select.Changed):
             self.query_one("#field-device", Select).set_options(device_options)
             self.query_one("#field-device", Select).value = current
-            self.query_one("#field-model", Select).set_options(model_options)
+            if model_options:
+                self.query_one("#field-model", Select).set_options(model_options)
             if self.base.model in self.models:
                 self.query_one("#field-model", Select).value = self.base.model
         self._describe_model()
@@ -149,8 +150,10 @@ class SetupPanel(VerticalScroll):
                 value = getattr(self.base, field.name)
                 if isinstance(widget, Input):
                     widget.value = _format(value)
-                elif isinstance(widget, Select) and field.name != "device":
+                elif isinstance(widget, Select) and field.name not in ("device", "model"):
                     widget.value = value
+                elif field.name == "model" and value in self.models:
+                    widget.value = value  # an unknown name stays out of the picker; its field shows why
                 elif isinstance(widget, Checkbox):
                     widget.value = bool(value)
         self._describe_model()
