@@ -6,6 +6,7 @@ The model and device lists need torch, so they arrive later through `set_catalog
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,7 @@ class SetupPanel(VerticalScroll):
                 yield Static("", id=f"error-{field.name}", classes="field-error")
             if field.name == "model":
                 yield Static("loading models…", id="model-description")
+        yield Static("", id="setup-plan")
 
     def _widget(self, field: Field) -> Widget:
         value = getattr(self.base, field.name)
@@ -196,11 +198,22 @@ class SetupPanel(VerticalScroll):
         model_names = tuple(self.models) or None
         errors = {**field_errors(self.config(), model_names), **parse_errors}
         self.errors = errors
+        self.query_one("#setup-plan", Static).update(self._plan(errors))
         for field in FIELDS:
             message = errors.get(field.name, "")
             self.query_one(f"#error-{field.name}", Static).update(message)
             self.query_one(f"#row-{field.name}").set_class(bool(message), "-invalid")
         return errors
+
+    def _plan(self, errors: dict[str, str]) -> str:
+        if errors:
+            return f"fix {len(errors)} setting{'s' if len(errors) > 1 else ''} marked in red, then press s to start"
+        config = self.config()
+        steps = math.ceil(config.train_size / config.batch_size)
+        return (
+            f"{config.train_size:,} training and {config.val_count():,} validation images, {steps:,} steps per"
+            " epoch; press s to start, ? for every key"
+        )
 
     @property
     def touched(self) -> bool:
