@@ -75,6 +75,8 @@ def _format(value: Any) -> str:
 class SetupPanel(VerticalScroll):
     """One row per setting: label, widget, and what is wrong with it (if anything)."""
 
+    can_focus = False  # tab goes straight from field to field; the panel scrolls to the focused one
+
     def __init__(self, config: RunConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.base = config  # settings without a field (weight decay, validation size, compile) come from here
