@@ -184,3 +184,21 @@ def test_quit_during_training_leaves_no_thread(tiny_data: Path, runs_dir: Path) 
     run_dir = Path(finished_runs[0].run_dir)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
     assert (run_dir / "config.json").is_file()
+
+
+def test_app_closing_while_paused_still_ends_the_trainer(tiny_data: Path, runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(tiny_data, runs_dir, model="linear", epochs=2000)
+        waiter = MessageWaiter()
+        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("s")
+            await waiter.wait_for(engine_event(BatchProgress))
+            await pilot.press("p")
+            await waiter.wait_for(engine_event(PauseChanged, paused=True))
+        # Leaving run_test closes the app without q: the paused trainer must still stop.
+
+    asyncio.run(scenario())  # would hang here on a trainer still waiting to be resumed
+    assert threading.enumerate() == [threading.main_thread()]
+    (run_dir,) = runs_dir.iterdir()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"

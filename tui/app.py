@@ -110,7 +110,6 @@ class MnistTuiApp(App[int]):
         self.trainer: Any = None
         self.training_worker: Worker | None = None
         self.stop_requested = threading.Event()
-        self.exit_code = 0
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -305,6 +304,10 @@ class MnistTuiApp(App[int]):
             trainer.stop()  # the stop came while torch was loading: end before the first batch
         trainer.run()
 
+    def on_unmount(self) -> None:
+        # However the app ends, a paused or running trainer must not keep the process alive.
+        self.stop_training()
+
     def stop_training(self) -> None:
         """Safe from any thread; the trainer ends after its current batch and keeps what it finished."""
         self.stop_requested.set()
@@ -329,7 +332,7 @@ class MnistTuiApp(App[int]):
 
     async def action_quit(self) -> None:
         if not self.is_training:
-            self.exit(self.exit_code)
+            self.exit(0)
             return
         self.push_screen(
             ConfirmScreen("A run is training. Stop it and quit? Finished epochs and checkpoints are kept."),
@@ -345,7 +348,7 @@ class MnistTuiApp(App[int]):
         self.query_one(ProgressPanel).show_message("stopping the run before quitting…")
         if self.training_worker is not None:
             await self.workers.wait_for_complete([self.training_worker])
-        self.exit(self.exit_code)
+        self.exit(0)
 
     def action_export(self) -> None:
         run_dir = None
