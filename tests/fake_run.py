@@ -1,0 +1,137 @@
+"""A deterministic stand-in for the engine, so dashboard snapshots are identical on every run.
+
+The fake catalog and trainer take the place of engine.devices/engine.models/engine.trainer (which need
+torch); the trainer replays a scripted event stream with fixed numbers and no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import RunConfig
+from engine.events import (
+    BatchProgress,
+    CheckpointSaved,
+    ClassReport,
+    EpochEnded,
+    Evaluated,
+    Event,
+    RunFinished,
+    RunStarted,
+)
+
+CLASSES = tuple(str(i) for i in range(10))
+RUN_DIR = "runs/20260101-120000-mnist-linear"
+
+
+@dataclass(frozen=True)
+class FakeDevice:
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FakeModel:
+    name: str
+    description: str
+    parameters: int
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+DEVICES = [FakeDevice("cuda:0", "NVIDIA A100 80GB (79.1 GiB free)"), FakeDevice("cpu", "CPU (2 threads)")]
+MODELS = [
+    FakeModel("linear", "Logistic regression: one nn.Linear (784 -> 10)", 7850, dict(epochs=5, lr=0.01)),
+    FakeModel("cnn", "Compact 2-conv CNN: fast, 99% test accuracy in one pass", 215194, dict(epochs=2, lr=0.003)),
+]
+
+
+def fake_catalog() -> tuple[list[FakeDevice], list[FakeModel]]:
+    return list(DEVICES), list(MODELS)
+
+
+def confusion(size: int, correct_share: float) -> tuple[tuple[int, ...], ...]:
+    """A plausible matrix: per class, most images on the diagonal, the rest on the next class."""
+    per_class = size // len(CLASSES)
+    right = round(per_class * correct_share)
+    rows = []
+    for i in range(len(CLASSES)):
+        row = [0] * len(CLASSES)
+        row[i] = right
+        row[(i + 1) % len(CLASSES)] = per_class - right
+        rows.append(tuple(row))
+    return tuple(rows)
+
+
+def evaluated(split: str, epoch: int, size: int, accuracy: float) -> Evaluated:
+    report = tuple(ClassReport(name, accuracy, accuracy, accuracy, size // 10) for name in CLASSES)
+    average = ClassReport("macro avg", accuracy, accuracy, accuracy, size)
+    return Evaluated(
+        split, epoch, 1 - accuracy, accuracy, accuracy, confusion(size, accuracy), report, average, average
+    )
+
+
+def scripted_events(config: RunConfig, steps_per_epoch: int = 20) -> list[Event]:
+    """One BatchProgress per epoch: consecutive ones may merge in the app's queue (by design), which would
+    make what is drawn depend on thread timing."""
+    epochs = config.epochs
+    events: list[Event] = [
+        RunStarted(RUN_DIR, config.to_dict(), "cpu", "CPU (2 threads)", 7850, 500, 100, 200, CLASSES)
+    ]
+    for epoch in range(1, epochs + 1):
+        global_step = epoch * steps_per_epoch
+        remaining = (epochs - epoch) * steps_per_epoch
+        loss = 2.3 / (1 + global_step / 8)
+        events.append(
+            BatchProgress(
+                epoch,
+                epochs,
+                steps_per_epoch,
+                steps_per_epoch,
+                global_step,
+                loss,
+                12000.0,
+                epoch * 10.0,
+                remaining * 0.5,
+            )
+        )
+        accuracy = 0.9 + 0.03 * epoch / epochs
+        events.append(
+            EpochEnded(epoch, epochs, 0.5 / epoch, accuracy - 0.01, 0.6 / epoch, accuracy, accuracy, 0.001, 10.0)
+        )
+        events.append(evaluated("val", epoch, 100, accuracy))
+        events.append(CheckpointSaved(f"{RUN_DIR}/last.pt", epoch, "last", accuracy))
+    events.append(evaluated("test", epochs, 200, 0.93))
+    summary = {"status": "completed", "epochs_completed": epochs}
+    events.append(RunFinished("completed", "training completed", RUN_DIR, summary))
+    return events
+
+
+class FakeTrainer:
+    """Replays `scripted_events` through emit; pause/resume/stop are recorded, never waited on."""
+
+    def __init__(self, config: RunConfig, *, runs_dir: Path, data_dir: Path, emit: Callable[[Event], None]) -> None:
+        self.config = config
+        self.emit = emit
+        self.paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def stop(self) -> None:
+        pass
+
+    def run(self) -> RunFinished:
+        events = scripted_events(self.config)
+        for event in events:
+            self.emit(event)
+        return events[-1]
+
+
+def fake_trainer_class() -> type:
+    return FakeTrainer

@@ -1,0 +1,110 @@
+"""The Runs tab: past runs from disk, comparing several, and the resume key (r)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from pathlib import Path
+
+from fake_run import FakeTrainer, evaluated, fake_catalog, fake_trainer_class
+
+from engine.config import RunConfig
+from engine.events import EpochEnded
+from engine.runs import RunDirectory, evaluation_record
+from tui.app import MnistTuiApp
+from tui.widgets.charts import LineChart
+from tui.widgets.confusion import ConfusionView
+from tui.widgets.runs import RunsPanel
+
+
+def write_run(runs_dir: Path, epochs: int, summary: dict | None) -> Path:
+    config = RunConfig(model="linear", epochs=3)
+    run = RunDirectory.create(runs_dir, config.dataset, config.model, config.to_dict())
+    for epoch in range(1, epochs + 1):
+        accuracy = 0.8 + 0.05 * epoch
+        record = EpochEnded(epoch, 3, 0.5 / epoch, accuracy, 0.6 / epoch, accuracy, accuracy, 0.001, 1.0)
+        run.append_metrics({"kind": "epoch", **asdict(record)})
+        run.append_metrics(evaluation_record(evaluated("val", epoch, 100, accuracy)))
+    if summary is not None:
+        run.write_summary(summary)
+    return run.path
+
+
+def make_app(runs_dir: Path, trainer_loader=fake_trainer_class) -> MnistTuiApp:
+    return MnistTuiApp(
+        data_dir=Path("data"), runs_dir=runs_dir, catalog_loader=fake_catalog, trainer_loader=trainer_loader
+    )
+
+
+def test_runs_tab_shows_and_compares_runs(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, 3, {"status": "completed", "test_accuracy": 0.95, "test_f1": 0.95, "duration_seconds": 61})
+    write_run(runs_dir, 2, None)  # killed: no summary
+
+    async def scenario() -> None:
+        app = make_app(runs_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("4")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            panel = app.query_one(RunsPanel)
+            assert [run.status for run in panel.runs] == ["interrupted", "completed"]
+            assert panel.query_one("#runs-accuracy", LineChart).point_count == 4  # train + val, two epochs
+            assert sum(map(sum, panel.query_one(ConfusionView).evaluation["confusion"])) == 100
+            panel.query_one("#runs-table").focus()
+            await pilot.press("space", "down", "space")
+            await pilot.pause()
+            accuracy = panel.query_one("#runs-accuracy", LineChart)
+            assert [len(line.xs) for line in accuracy.lines] == [2, 3]  # one validation curve per marked run
+
+    asyncio.run(scenario())
+
+
+def test_resume_key_without_engine_support_says_so(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, 1, None)
+
+    async def scenario() -> None:
+        app = make_app(runs_dir)  # FakeTrainer has no from_run
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("4")
+            await app.workers.wait_for_complete()
+            app.query_one("#runs-table").focus()
+            await pilot.press("r")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert any("resume not available" in line for line in app.query_one("#log").lines_written)
+            assert app.status.startswith("failed")
+
+    asyncio.run(scenario())
+
+
+def test_resume_key_continues_the_run_through_from_run(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    run_dir = write_run(runs_dir, 1, {"status": "stopped"})
+    calls = []
+
+    class ResumableTrainer(FakeTrainer):
+        @classmethod
+        def from_run(cls, path: Path, *, data_dir: Path, emit) -> FakeTrainer:
+            calls.append((Path(path), Path(data_dir)))
+            return cls(RunConfig(model="linear", epochs=3), runs_dir=runs_dir, data_dir=data_dir, emit=emit)
+
+    async def scenario() -> None:
+        app = make_app(runs_dir, trainer_loader=lambda: ResumableTrainer)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("4")
+            await app.workers.wait_for_complete()
+            app.query_one("#runs-table").focus()
+            await pilot.press("r")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert calls == [(run_dir, Path("data"))]
+            assert app.status == "finished"
+
+    asyncio.run(scenario())

@@ -1,0 +1,24 @@
+"""The UI never loads torch on its own, and the engine never loads Textual (checked in fresh interpreters)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def modules_after_import(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print('\\n'.join(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(result.stdout.split())
+
+
+def test_tui_imports_without_torch() -> None:
+    modules = modules_after_import("import tui.app, tui.cli")
+    assert "textual" in modules  # the import really happened
+    assert "torch" not in modules
+
+
+def test_engine_imports_without_textual() -> None:
+    modules = modules_after_import("import engine.trainer, engine.export, engine.runs, engine.events")
+    assert "torch" in modules
+    assert "textual" not in modules

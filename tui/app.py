@@ -1,0 +1,444 @@
+"""The dashboard: set up a run, watch it train, inspect past runs; every action on a key.
+
+The first frame draws before torch is imported: the device and model lists, the trainer and the exporter
+are loaded by thread workers. Engine events reach the app through post_message, which is thread-safe and
+never blocks the training loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine.config import RunConfig
+from engine.events import BatchProgress, Evaluated, Event, PauseChanged, RunFinished, RunStarted
+from engine.runs import list_runs
+from tui.live_run import LiveRun
+from tui.messages import (
+    CatalogFailed,
+    CatalogLoaded,
+    EngineEvent,
+    ExportFailed,
+    ExportFinished,
+    RunsLoaded,
+)
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.charts import LineChart
+from tui.widgets.confusion import ConfusionView
+from tui.widgets.log import EventLog
+from tui.widgets.progress import ProgressPanel
+from tui.widgets.runs import RunsPanel
+from tui.widgets.setup import SetupPanel
+
+Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
+TrainerBuilder = Callable[[type, Callable[[Event], None]], Any]
+
+
+def load_catalog() -> Catalog:
+    """The devices and models of this machine; imports torch, so it runs in a worker."""
+    from engine.devices import list_devices
+    from engine.models import describe_models
+
+    return list_devices(), describe_models()
+
+
+def load_trainer_class() -> type:
+    from engine.trainer import Trainer
+
+    return Trainer
+
+
+def export_run(run_dir: Path) -> list[Path]:
+    from engine.export import export_run as export
+
+    return export(run_dir)
+
+
+class MnistTuiApp(App[int]):
+    """Build it through the keyword arguments to inject what varies (tests use fixed catalogs, fake trainers)."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "mnist-tui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # Priority, so pickers and tables cannot swallow them. A focused number field still gets the digits
+    # and "e" (as in 1e-3): Textual leaves out the bindings of keys the focused widget consumes.
+    BINDINGS = [
+        Binding("s", "start", "Start", priority=True),
+        Binding("p", "pause", "Pause/resume", priority=True),
+        Binding("x", "stop", "Stop", priority=True),
+        Binding("e", "export", "Export", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?", priority=True),
+        Binding("q", "quit", "Quit", priority=True),
+        Binding("1", "switch_tab(1)", "Tabs", key_display="1-4", priority=True),
+        *(Binding(str(n), f"switch_tab({n})", show=False, priority=True) for n in range(2, 10)),
+    ]
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        runs_dir: Path,
+        preset: dict[str, Any] | None = None,
+        start: bool = False,
+        catalog_loader: Callable[[], Catalog] = load_catalog,
+        trainer_loader: Callable[[], type] = load_trainer_class,
+        exporter: Callable[[Path], list[Path]] = export_run,
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.runs_dir = Path(runs_dir)
+        self.preset = dict(preset or {})
+        self.start_on_ready = start
+        self.catalog_loader = catalog_loader
+        self.trainer_loader = trainer_loader
+        self.exporter = exporter
+        self.catalog_ready = False
+        self.live: LiveRun | None = None
+        self.trainer: Any = None
+        self.training_worker: Worker | None = None
+        self.stop_requested = threading.Event()
+
+    # --- layout -------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="▦")
+        with TabbedContent(initial="setup", id="tabs"):
+            with TabPane("1 Setup", id="setup"):
+                yield SetupPanel(RunConfig.from_dict(self.preset), id="setup-panel")
+            with TabPane("2 Train", id="train"):
+                yield ProgressPanel(id="progress")
+                with Horizontal(id="charts"):
+                    yield LineChart("loss", id="loss-chart")
+                    yield LineChart("accuracy", id="accuracy-chart")
+                yield EventLog(id="log")
+            with TabPane("3 Confusion", id="confusion"):
+                yield ConfusionView(
+                    "the validation confusion matrix appears after the first epoch, the test one at the end",
+                    id="confusion-view",
+                )
+            with TabPane("4 Runs", id="runs"):
+                yield RunsPanel(id="runs-panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.update_header()
+        self.load_catalog_worker()
+        self.load_runs_worker()
+        self.query_one(EventLog).add("info", f"data folder {self.data_dir}; runs folder {self.runs_dir}")
+
+    @property
+    def dashboard_shown(self) -> bool:
+        """False while the app shuts down: a worker's late result then has no widget to go to."""
+        return bool(self.query(RunsPanel))
+
+    @property
+    def setup_panel(self) -> SetupPanel:
+        return self.query_one(SetupPanel)
+
+    @property
+    def is_training(self) -> bool:
+        return self.training_worker is not None and self.training_worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
+
+    @property
+    def status(self) -> str:
+        if self.live is None:
+            return "idle"
+        if self.stop_requested.is_set() and self.live.finished is None:
+            return "stopping"
+        return self.live.status
+
+    def update_header(self) -> None:
+        config = self.setup_panel.config()
+        device = config.device
+        if self.live is not None and self.live.started is not None:
+            started = self.live.started
+            device = started.device_name if started.device == "cpu" else f"{started.device} {started.device_name}"
+        self.sub_title = f"{config.dataset} · {device} · {self.status}"
+
+    # --- background loading -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="catalog")
+    def load_catalog_worker(self) -> None:
+        try:
+            devices, models = self.catalog_loader()
+        except Exception as error:  # a broken torch install must not take the dashboard down
+            self.post_message(CatalogFailed(f"{type(error).__name__}: {error}"))
+        else:
+            self.post_message(CatalogLoaded(devices, models))
+
+    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        if not self.dashboard_shown:
+            return
+        setup = self.setup_panel
+        setup.set_catalog(message.devices, message.models)
+        if not setup.touched:
+            preset = {k: v for k, v in self.preset.items() if k != "model"}
+            setup.apply_recipe(self.preset.get("model", setup.base.model), preset)
+        self.catalog_ready = True
+        self.update_header()
+        if self.start_on_ready:
+            self.start_on_ready = False
+            self.action_start()
+
+    def on_catalog_failed(self, message: CatalogFailed) -> None:
+        if not self.dashboard_shown:
+            return
+        self.log_line("error", f"could not load PyTorch, so no run can start: {message.error}")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
+    def load_runs_worker(self) -> None:
+        self.post_message(RunsLoaded(list_runs(self.runs_dir)))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if not self.dashboard_shown:
+            return
+        self.query_one(RunsPanel).set_runs(message.runs)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "runs":
+            self.load_runs_worker()
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen):
+            return False  # let the dialog's own keys through
+        if action == "start" and self.is_training:
+            return None  # shown greyed out
+        if action in ("pause", "stop") and not self.is_training:
+            return None
+        return True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_switch_tab(self, number: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        panes = tabs.get_child_by_type(ContentSwitcher).children  # in tab order, whoever added them
+        if 1 <= number <= len(panes):
+            tabs.active = panes[number - 1].id or ""
+            self.focus_first_in(panes[number - 1])
+
+    def focus_first_in(self, pane: Widget) -> None:
+        """Put the keyboard in the tab just opened, so its own keys (arrows, space, r) work at once."""
+        for widget in self.screen.focus_chain:
+            if pane in widget.ancestors:
+                widget.focus()
+                return
+
+    def action_start(self) -> None:
+        if self.is_training:
+            self.notify("a run is already training: stop it with x first", severity="warning")
+            return
+        if not self.catalog_ready:
+            self.notify("still loading PyTorch and the model list: press s again in a moment", severity="warning")
+            return
+        setup = self.setup_panel
+        errors = setup.validate_fields()
+        if errors:
+            listed = "; ".join(f"{name.replace('_', ' ')}: {message}" for name, message in errors.items())
+            self.query_one(TabbedContent).active = "setup"
+            setup.focus_first_error()
+            self.notify(f"fix the setup first ({listed})", title="cannot start", severity="error")
+            return
+        config = setup.config()
+        self.launch(
+            lambda trainer_class, emit: trainer_class(config, runs_dir=self.runs_dir, data_dir=self.data_dir, emit=emit)
+        )
+        self.log_line("info", f"starting {config.model} on {config.dataset} ({config.epochs} epochs, {config.device})")
+
+    def on_runs_panel_resume_requested(self, message: RunsPanel.ResumeRequested) -> None:
+        if self.is_training:
+            self.notify("a run is already training: stop it with x first", severity="warning")
+            return
+        run_dir = message.run.path
+
+        def resume(trainer_class: type, emit: Callable[[Event], None]) -> Any:
+            if not hasattr(trainer_class, "from_run"):
+                raise RuntimeError("resume not available: this version of the engine cannot continue a run")
+            return trainer_class.from_run(run_dir, data_dir=self.data_dir, emit=emit)
+
+        self.log_line("info", f"resuming {run_dir}")
+        self.launch(resume)
+
+    def launch(self, build: TrainerBuilder) -> None:
+        self.live = LiveRun()
+        self.trainer = None
+        self.stop_requested.clear()
+        self.query_one(ProgressPanel).reset()
+        self.query_one(ProgressPanel).show_message("starting: loading PyTorch and the dataset…")
+        self.refresh_charts()
+        self.query_one("#confusion-view", ConfusionView).show(None, "waiting for the first epoch")
+        self.query_one(TabbedContent).active = "train"
+        self.training_worker = self.train_worker(build)
+        self.update_header()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def train_worker(self, build: TrainerBuilder) -> None:
+        worker = get_current_worker()
+
+        def emit(event: Event) -> None:
+            if worker.is_cancelled:
+                self.stop_training()
+            self.post_message(EngineEvent(event))
+
+        trainer = build(self.trainer_loader(), emit)
+        self.trainer = trainer
+        if self.stop_requested.is_set() or worker.is_cancelled:
+            trainer.stop()  # the stop came while torch was loading: end before the first batch
+        trainer.run()
+
+    def on_unmount(self) -> None:
+        # However the app ends, a paused or running trainer must not keep the process alive.
+        self.stop_training()
+
+    def stop_training(self) -> None:
+        """Safe from any thread; the trainer ends after its current batch and keeps what it finished."""
+        self.stop_requested.set()
+        if self.trainer is not None:
+            self.trainer.stop()
+
+    def action_pause(self) -> None:
+        if self.trainer is None or self.live is None:
+            self.notify("the run is still starting: pause once it trains", severity="warning")
+            return
+        if self.trainer.paused:
+            self.trainer.resume()
+            self.query_one(ProgressPanel).show_message("resuming…")
+        else:
+            self.trainer.pause()
+            self.query_one(ProgressPanel).show_message("pausing after this batch…")
+
+    def action_stop(self) -> None:
+        self.stop_training()
+        self.log_line("warning", "stopping after the current batch: finished epochs and checkpoints are kept")
+        self.update_header()
+
+    async def action_quit(self) -> None:
+        if not self.is_training:
+            self.exit(0)
+            return
+        self.push_screen(
+            ConfirmScreen("A run is training. Stop it and quit? Finished epochs and checkpoints are kept."),
+            callback=self.quit_confirmed,
+        )
+
+    def quit_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.run_worker(self.stop_and_exit(), group="quit")
+
+    async def stop_and_exit(self) -> None:
+        self.stop_training()
+        self.query_one(ProgressPanel).show_message("stopping the run before quitting…")
+        if self.training_worker is not None:
+            await self.workers.wait_for_complete([self.training_worker])
+        self.exit(0)
+
+    def action_export(self) -> None:
+        run_dir = None
+        if self.query_one(TabbedContent).active == "runs":
+            run_dir = self.query_one(RunsPanel).run_path()
+        elif self.live is not None and self.live.started is not None:
+            run_dir = Path(self.live.started.run_dir)
+        if run_dir is None:
+            self.notify("nothing to export yet: start a run, or pick one in the Runs tab (4)", severity="warning")
+            return
+        self.log_line("info", f"exporting {run_dir}…")
+        self.export_worker(run_dir)
+
+    @work(thread=True, exit_on_error=False, group="export")
+    def export_worker(self, run_dir: Path) -> None:
+        try:
+            paths = self.exporter(run_dir)
+        except Exception as error:  # reported in the log and a toast; the run folder is unchanged
+            self.post_message(ExportFailed(run_dir, str(error) or type(error).__name__))
+        else:
+            self.post_message(ExportFinished(run_dir, paths))
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        if not self.dashboard_shown:
+            return
+        listed = "\n".join(str(path) for path in message.paths)
+        self.log_line("success", f"exported {', '.join(str(path) for path in message.paths)}")
+        self.notify(listed, title="exported", timeout=8)
+
+    def on_export_failed(self, message: ExportFailed) -> None:
+        if not self.dashboard_shown:
+            return
+        self.log_line("error", f"export failed: {message.error}")
+        self.notify(message.error, title="export failed", severity="error", timeout=8)
+
+    # --- engine events ------------------------------------------------------------------------------
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        if self.live is None or not self.dashboard_shown:
+            return
+        event = message.event
+        self.live.apply(event)
+        self.query_one(EventLog).add_event(event)
+        if isinstance(event, BatchProgress):
+            self.query_one(ProgressPanel).show(event)
+            self.refresh_charts()
+        elif isinstance(event, Evaluated):
+            self.refresh_charts()
+            self.query_one("#confusion-view", ConfusionView).show(asdict(event))
+        elif isinstance(event, PauseChanged):
+            self.query_one(ProgressPanel).show_message(
+                f"paused at epoch {event.epoch}, step {event.step}: press p to resume" if event.paused else "resumed"
+            )
+        elif isinstance(event, RunFinished):
+            self.query_one(ProgressPanel).show_message(f"{self.live.status}: {event.message}")
+            for chart in self.query_one("#charts").query(LineChart):
+                chart.flush()
+            self.load_runs_worker()
+        elif isinstance(event, RunStarted):
+            self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
+        self.update_header()
+
+    def refresh_charts(self) -> None:
+        live = self.live or LiveRun()
+        self.query_one("#loss-chart", LineChart).show(live.loss_lines(), "waiting for the first batch")
+        self.query_one("#accuracy-chart", LineChart).show(live.accuracy_lines(), "waiting for the first epoch")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if not self.dashboard_shown:
+            return
+        worker = event.worker
+        if worker.group != "training" or event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        message = str(error) or type(error).__name__
+        self.log_line("error", f"the run could not start: {message}")
+        self.notify(message, title="run failed", severity="error", timeout=10)
+        self.query_one(ProgressPanel).show_message(f"failed: {message}")
+        if self.live is not None and self.live.finished is None:
+            self.live.apply(RunFinished("failed", message, "", {}))
+        self.update_header()
+
+    def log_line(self, level: str, text: str) -> None:
+        self.query_one(EventLog).add(level, text)
+
+
+def run_dashboard(*, data_dir: Path, runs_dir: Path, preset: dict[str, Any] | None = None, start: bool = False) -> int:
+    """Open the dashboard; returns the process exit code."""
+    app = MnistTuiApp(data_dir=data_dir, runs_dir=runs_dir, preset=preset, start=start)
+    result = app.run()
+    if app.return_code not in (None, 0):
+        return app.return_code
+    return result or 0

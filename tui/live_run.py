@@ -1,0 +1,67 @@
+"""The run in progress as the dashboard knows it: state folded from engine events, no widgets here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from engine.events import (
+    BatchProgress,
+    EpochEnded,
+    Evaluated,
+    Event,
+    PauseChanged,
+    RunFinished,
+    RunStarted,
+)
+from tui.series import BoundedSeries
+from tui.widgets.charts import Line, epoch_lines
+
+FINISHED_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "failed", "diverged": "failed (diverged)"}
+
+
+class LiveRun:
+    """Series for the charts, the latest progress and evaluation, and the run's status."""
+
+    def __init__(self) -> None:
+        self.started: RunStarted | None = None
+        self.progress: BatchProgress | None = None
+        self.train_loss = BoundedSeries()
+        self.epochs: list[dict[str, Any]] = []  # EpochEnded as dicts: the shape metrics.jsonl holds
+        self.evaluation: Evaluated | None = None
+        self.paused = False
+        self.finished: RunFinished | None = None
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.started = event
+        elif isinstance(event, BatchProgress):
+            self.progress = event
+            self.train_loss.append(event.global_step / event.steps_per_epoch, event.loss)
+        elif isinstance(event, EpochEnded):
+            self.epochs.append(asdict(event))
+        elif isinstance(event, Evaluated):
+            self.evaluation = event
+        elif isinstance(event, PauseChanged):
+            self.paused = event.paused
+        elif isinstance(event, RunFinished):
+            self.finished = event
+            self.paused = False
+
+    @property
+    def status(self) -> str:
+        if self.finished is not None:
+            return FINISHED_STATUS.get(self.finished.status, self.finished.status)
+        if self.paused:
+            return "paused"
+        if self.progress is not None:
+            return f"training epoch {self.progress.epoch}/{self.progress.epochs}"
+        return "starting"
+
+    def loss_lines(self) -> list[Line]:
+        xs, ys = self.train_loss.points()
+        validation = epoch_lines(self.epochs, "loss")[1]
+        return [Line("train loss (smoothed)", xs, ys, "cyan"), validation]
+
+    def accuracy_lines(self) -> list[Line]:
+        return epoch_lines(self.epochs, "accuracy")

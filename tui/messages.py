@@ -1,0 +1,58 @@
+"""Textual messages: what the engine and the app's background workers tell the widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from engine.events import BatchProgress, Event
+from engine.runs import RunRecord
+
+
+class EngineEvent(Message):
+    """One trainer event, posted from the training thread (post_message is thread-safe and never blocks)."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        """A BatchProgress carries the whole current state, so a newer one supersedes any still queued."""
+        return (
+            isinstance(message, EngineEvent)
+            and isinstance(self.event, BatchProgress)
+            and isinstance(message.event, BatchProgress)
+        )
+
+
+@dataclass
+class CatalogLoaded(Message):
+    """The devices and models, loaded off the first frame (they need torch)."""
+
+    devices: list[Any]  # engine.devices.DeviceInfo
+    models: list[Any]  # engine.models.ModelInfo
+
+
+@dataclass
+class CatalogFailed(Message):
+    error: str
+
+
+@dataclass
+class RunsLoaded(Message):
+    runs: list[RunRecord]
+
+
+@dataclass
+class ExportFinished(Message):
+    run_dir: Path
+    paths: list[Path]
+
+
+@dataclass
+class ExportFailed(Message):
+    run_dir: Path
+    error: str

@@ -1,0 +1,40 @@
+"""The `?` screen: every key, what it does, and how to move around without a mouse."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("s", "start a run with the current setup"),
+    ("p", "pause / resume the run"),
+    ("x", "stop the run (finished epochs and checkpoints are kept)"),
+    ("e", "export the current run, or the run highlighted in the Runs tab (PNG + CSV)"),
+    ("r", "Runs tab: resume the highlighted interrupted or stopped run"),
+    ("c", "Runs tab on a narrow screen: switch between curves and confusion matrix"),
+    ("space", "Runs tab: mark runs to compare their validation curves"),
+    ("1 2 3 …", "switch tabs"),
+    ("tab / shift+tab", "move focus between fields and panels"),
+    ("↑ ↓ enter", "move in lists and tables, open a picker"),
+    ("?", "this help"),
+    ("q", "quit (asks first while a run is training, then stops it cleanly)"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical(id="help-dialog"):
+            yield Static("[b]mnist-tui keys[/b]")
+            yield Static(table)
+            yield Static("[dim]escape, q or ? closes this help[/dim]")
