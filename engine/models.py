@@ -46,17 +46,18 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """Two small conv blocks and one hidden layer: cheap enough for a CPU, 99% on MNIST in one epoch."""
+    """Two small conv blocks and one hidden layer (tuomaso/train_mnist_fast's net): 99% on MNIST in two epochs."""
 
     def __init__(self, classes: int = 10):
         super().__init__()
+        # Pooling before ReLU gives the same result (both are monotonic) and runs ReLU on 4x fewer values.
         self.features = nn.Sequential(
             nn.Conv2d(1, 24, 5),
-            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),  # 28 -> 24 -> 12
-            nn.Conv2d(24, 32, 3),
             nn.ReLU(inplace=True),
+            nn.Conv2d(24, 32, 3),
             nn.MaxPool2d(2),  # 12 -> 10 -> 5
+            nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.ReLU(inplace=True), nn.Linear(256, classes)
@@ -117,9 +118,9 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "cnn",
-            "Compact 2-conv CNN: fast, 99% test accuracy in one pass",
+            "Compact 2-conv CNN: fast, 99% test accuracy in two passes",
             CNN,
-            dict(epochs=2, batch_size=256, lr=0.003, optimizer="adam", schedule="onecycle"),
+            dict(epochs=2, batch_size=256, lr=0.01, optimizer="adam", schedule="onecycle"),
             convolutional=True,
         ),
         ModelSpec(
