@@ -34,6 +34,7 @@ class AccuracyRun:
     seconds_to_target: float | None  # None: the target was never reached
     epoch_reached: int | None
     final_test_accuracy: float | None  # the run's own result: best-by-validation weights on the test split
+    final_test_f1: float | None
     train_seconds: float | None
     wall_seconds: float  # the whole run: data loading, training, final test
     status: str
@@ -72,6 +73,7 @@ def time_to_accuracy(model: str, target: float, data_dir: Path, seed: int = 0) -
         seconds_to_target=reached.train_seconds if reached else None,
         epoch_reached=reached.epoch if reached else None,
         final_test_accuracy=summary.get("test_accuracy"),
+        final_test_f1=summary.get("test_f1"),
         train_seconds=summary.get("train_seconds"),
         wall_seconds=time.perf_counter() - wall_start,
         status=finished.status,

@@ -65,14 +65,30 @@ def run_images_per_second(runs_dir: Path) -> float:
     return config.train_size * summary["epochs_completed"] / summary["train_seconds"]
 
 
+def memory_high_water_mib(pid: int) -> float | None:
+    """The process's own peak resident memory (VmHWM), or None where /proc has no such process."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else None
+
+
 def wait_with_peak_memory(process: subprocess.Popen, timeout: float) -> tuple[int, float]:
-    """(exit code, peak resident memory in MiB) of a child, from the kernel's own accounting."""
+    """(exit code, peak resident memory in MiB) of a child.
+
+    Polls the child's VmHWM rather than trusting ru_maxrss: a child's ru_maxrss starts at its parent's
+    size when forked (Linux carries it across exec), and this parent holds torch and whole datasets.
+    """
     deadline = time.monotonic() + timeout
+    peak = 0.0
     while True:
+        peak = max(peak, memory_high_water_mib(process.pid) or 0.0)
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_maxrss / 1024  # Linux reports KiB
+            return process.returncode, peak or usage.ru_maxrss / 1024  # Linux reports KiB
         if time.monotonic() > deadline:
             process.kill()
             raise TimeoutError(f"{process.args} took longer than {timeout:.0f} s")

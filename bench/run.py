@@ -214,7 +214,8 @@ def tables(results: dict[str, Any]) -> list[Table]:
         table.add_column("measure")
         table.add_column("value", justify="right")
         table.add_row("CLI images/s", f"{app['cli_images_per_second']:,}")
-        table.add_row("dashboard images/s", str(app["app_images_per_second"]))
+        speed = app["app_images_per_second"]
+        table.add_row("dashboard images/s", f"{speed:,}" if isinstance(speed, int) else speed)
         overhead = app["overhead_percent"]
         table.add_row("dashboard overhead", f"{overhead}%" if isinstance(overhead, float) else str(overhead))
         frame = app["first_frame_seconds"]

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from idx import write_dataset
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
