@@ -81,3 +81,9 @@ def describe(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (Metal)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and ~8x slower."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)

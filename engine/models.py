@@ -46,17 +46,18 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """Two small conv blocks and one hidden layer: cheap enough for a CPU, 99% on MNIST in one epoch."""
+    """Two small conv blocks and one hidden layer (tuomaso/train_mnist_fast's net): 99% on MNIST in two epochs."""
 
     def __init__(self, classes: int = 10):
         super().__init__()
+        # Pooling before ReLU gives the same result (both are monotonic) and runs ReLU on 4x fewer values.
         self.features = nn.Sequential(
             nn.Conv2d(1, 24, 5),
-            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),  # 28 -> 24 -> 12
-            nn.Conv2d(24, 32, 3),
             nn.ReLU(inplace=True),
+            nn.Conv2d(24, 32, 3),
             nn.MaxPool2d(2),  # 12 -> 10 -> 5
+            nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(32 * 5 * 5, 256), nn.ReLU(inplace=True), nn.Linear(256, classes)
@@ -66,26 +67,30 @@ class CNN(nn.Module):
         return self.head(self.features(x))
 
 
-def _conv_block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def _conv_block(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class BestCNN(nn.Module):
-    """A deeper batch-normed CNN for use with augmentation: slower, aims at 99.5%+ on MNIST."""
+    """Three batch-normed conv blocks, each halving the image, for use with augmentation: 99.5% on MNIST.
+
+    Pooling after every block keeps the wide layers on small images: about 6x the compute of `CNN`,
+    a quarter of a five-conv net at full resolution, for the same accuracy on MNIST.
+    """
 
     def __init__(self, classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            _conv_block(1, 32),
-            _conv_block(32, 32),
+            _conv_block(1, 32, kernel=5),
             nn.MaxPool2d(2),  # 28 -> 14
             _conv_block(32, 64),
-            _conv_block(64, 64),
             nn.MaxPool2d(2),  # 14 -> 7
             _conv_block(64, 128),
-            nn.AdaptiveAvgPool2d(1),
+            nn.MaxPool2d(2),  # 7 -> 3
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(128, classes))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(128 * 3 * 3, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -117,19 +122,19 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "cnn",
-            "Compact 2-conv CNN: fast, 99% test accuracy in one pass",
+            "Compact 2-conv CNN: fast, 99% test accuracy in two passes",
             CNN,
-            dict(epochs=2, batch_size=256, lr=0.003, optimizer="adam", schedule="onecycle"),
+            dict(epochs=2, batch_size=256, lr=0.01, optimizer="adam", schedule="onecycle"),
             convolutional=True,
         ),
         ModelSpec(
             "best",
-            "5-conv batch-norm CNN with on-device augmentation: 99.5%+",
+            "3-block batch-norm CNN with on-device augmentation: 99.5%",
             BestCNN,
             dict(
-                epochs=12,
-                batch_size=128,
-                lr=0.003,
+                epochs=10,
+                batch_size=256,
+                lr=0.005,
                 optimizer="adamw",
                 schedule="onecycle",
                 weight_decay=5e-4,

@@ -1,0 +1,206 @@
+"""The app's costs: dashboard overhead on training speed, seconds to the first frame, peak memory.
+
+The dashboard lives in `tui.app`; when it is not installed these measures say so instead of failing.
+The probe (`python -m bench.app --data-dir D --runs-dir R --preset JSON`) runs the app headless with
+Textual's `App.run_test()`, constructed as `tui.app.<App subclass>(data_dir=, runs_dir=, preset=, start=True)`,
+and waits for the engine's RunFinished event, which the app posts wrapped in a message with an `event`
+attribute. Throughput on both sides comes from the run's own summary.json, computed the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.config import RunConfig
+from engine.events import BatchProgress, RunFinished
+from engine.runs import list_runs
+
+NOT_INSTALLED = "n/a (dashboard not installed)"
+APP_KEYWORDS = ("data_dir", "runs_dir", "preset", "start")
+ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|P[^\x1b]*\x1b\\|[@-Z\\-_])")
+FIRST_FRAME_CHARACTERS = 40  # visible characters on screen that mean a frame, not just terminal set-up
+TERMINAL_SIZE = (40, 120)  # rows, columns
+
+
+def dashboard_installed() -> bool:
+    return importlib.util.find_spec("tui.app") is not None
+
+
+def mnist_tui_command() -> list[str]:
+    """The installed `mnist-tui` launcher beside this interpreter, else the same entry point through Python."""
+    script = Path(sys.executable).with_name("mnist-tui")
+    if script.exists():
+        return [str(script)]
+    if shutil.which("mnist-tui"):
+        return ["mnist-tui"]
+    return [sys.executable, "-c", "from tui.cli import entry_point; entry_point()"]
+
+
+def run_images_per_second(runs_dir: Path) -> float:
+    """Training images per second of the one finished run in `runs_dir`, from its summary.json."""
+    runs = [run for run in list_runs(runs_dir) if run.summary]
+    if len(runs) != 1:
+        raise RuntimeError(f"expected one finished run in {runs_dir}, found {len(runs)}")
+    summary = runs[0].summary
+    if summary["status"] != "completed":
+        raise RuntimeError(f"the run in {runs_dir} ended {summary['status']}: {summary['message']}")
+    config = RunConfig.from_dict(runs[0].config)
+    return config.train_size * summary["epochs_completed"] / summary["train_seconds"]
+
+
+def memory_high_water_mib(pid: int) -> float | None:
+    """The process's own peak resident memory (VmHWM), or None where /proc has no such process."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else None
+
+
+def wait_with_peak_memory(process: subprocess.Popen, timeout: float) -> tuple[int, float]:
+    """(exit code, peak resident memory in MiB) of a child.
+
+    Polls the child's VmHWM rather than trusting ru_maxrss: a child's ru_maxrss starts at its parent's
+    size when forked (Linux carries it across exec), and this parent holds torch and whole datasets.
+    """
+    deadline = time.monotonic() + timeout
+    peak = 0.0
+    while True:
+        peak = max(peak, memory_high_water_mib(process.pid) or 0.0)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode, peak or usage.ru_maxrss / 1024  # Linux reports KiB
+        if time.monotonic() > deadline:
+            process.kill()
+            raise TimeoutError(f"{process.args} took longer than {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
+    """(images/s, peak MiB) of `mnist-tui train` with the preset, output discarded."""
+    options = [f"--{name.replace('_', '-')}={value}" for name, value in preset.items()]
+    command = [*mnist_tui_command(), "train", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}", *options]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    code, peak = wait_with_peak_memory(process, timeout)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {code}: {process.stderr.read().decode().strip()}")
+    return run_images_per_second(runs_dir), peak
+
+
+def app_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
+    """(images/s, peak MiB) of the same run started inside the dashboard, driven headless by the probe."""
+    command = [sys.executable, "-m", "bench.app", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}"]
+    process = subprocess.Popen([*command, f"--preset={json.dumps(preset)}"], stderr=subprocess.PIPE)
+    code, peak = wait_with_peak_memory(process, timeout)
+    if code != 0:
+        raise RuntimeError(f"the dashboard probe exited {code}: {process.stderr.read().decode().strip()}")
+    return run_images_per_second(runs_dir), peak
+
+
+def visible_characters(output: bytes) -> int:
+    text = ANSI_ESCAPE.sub("", output.decode("utf-8", errors="replace"))
+    return sum(1 for character in text if not character.isspace())
+
+
+def seconds_to_first_frame(command: list[str], timeout: float = 30) -> float:
+    """Launch `command` on a pseudo-terminal and time until its output holds a screenful of visible text."""
+    import fcntl
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", *TERMINAL_SIZE, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(TERMINAL_SIZE[1]), "LINES": str(TERMINAL_SIZE[0])}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, start_new_session=True, close_fds=True
+    )
+    os.close(terminal)
+    output = b""
+    try:
+        while time.perf_counter() - started < timeout:
+            ready, _, _ = select.select([controller], [], [], 0.05)
+            if ready:
+                try:
+                    output += os.read(controller, 65536)
+                except OSError:  # the program exited and closed the terminal
+                    break
+                if visible_characters(output) >= FIRST_FRAME_CHARACTERS:
+                    return time.perf_counter() - started
+            elif process.poll() is not None:
+                break
+        tail = ANSI_ESCAPE.sub("", output.decode("utf-8", errors="replace")).strip()[-300:]
+        raise RuntimeError(f"no frame from {' '.join(command)} (exit {process.poll()}): {tail}")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        os.close(controller)
+
+
+def dashboard_class() -> type:
+    """The App subclass in tui.app that takes the same keywords as run_dashboard."""
+    from textual.app import App
+
+    module = importlib.import_module("tui.app")
+    for value in vars(module).values():
+        if inspect.isclass(value) and issubclass(value, App) and value.__module__ == module.__name__:
+            if set(APP_KEYWORDS) <= set(inspect.signature(value).parameters):
+                return value
+    raise RuntimeError(f"tui.app has no App subclass taking {', '.join(APP_KEYWORDS)} as keywords")
+
+
+async def run_in_dashboard(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float) -> list[float]:
+    """Start a run in the headless app and wait for its end; returns the images/s each BatchProgress showed."""
+    finished = threading.Event()
+    speeds: list[float] = []
+
+    def on_message(message: Any) -> None:
+        event = getattr(message, "event", None)
+        if isinstance(event, BatchProgress):
+            speeds.append(event.images_per_second)
+        elif isinstance(event, RunFinished):
+            finished.set()
+
+    app = dashboard_class()(data_dir=data_dir, runs_dir=runs_dir, preset=preset, start=True)
+    async with app.run_test(size=TERMINAL_SIZE[::-1], message_hook=on_message):
+        if not await asyncio.to_thread(finished.wait, timeout):
+            raise TimeoutError(f"the dashboard run did not finish within {timeout:.0f} s")
+    return speeds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run one training run inside the headless dashboard.")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--preset", type=json.loads, required=True, help="run settings as a JSON object")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""`python -m bench --data-dir DIR`: measure, print a table, write the figures as JSON.
+
+Sections (`--only` picks some): throughput (engine vs the tutorial loop), accuracy (time to 0.990 for
+cnn and 0.995 for best, in fresh processes), app (dashboard overhead, first frame, peak memory).
+Each figure is recorded with the load average at the time: other work on the machine slows every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+SECTIONS = ("throughput", "accuracy", "app")
+THROUGHPUT_MODELS = ("linear", "mlp", "cnn")
+TUTORIAL_BATCH_SIZE = 64  # pytorch/examples mnist
+ACCURACY_TARGETS = {"cnn": 0.990, "best": 0.995}
+APP_PRESET = {"model": "cnn", "epochs": 1, "limit": 30_000}
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+@dataclass
+class ThroughputRow:
+    model: str
+    batch_size: int
+    engine: float  # images/s, best of the rounds
+    reference: float  # the tutorial loop at the same batch size
+    ratio: float
+    tutorial: float  # the tutorial loop as written, at batch 64
+    tutorial_ratio: float
+    load: float  # 1-minute load average when measured
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def measure_throughput(data_dir: Path, seconds: float, rounds: int, console: Console) -> list[ThroughputRow]:
+    """Engine and reference alternate, round by round, so a burst of load hits both; the best round counts."""
+    from bench.throughput import engine_images_per_second, reference_images_per_second
+    from engine.models import recipe_config
+
+    rows = []
+    for model in THROUGHPUT_MODELS:
+        engine, reference, tutorial, loads = [], [], [], []
+        for _ in range(rounds):
+            loads.append(load_average())
+            reference.append(reference_images_per_second(model, data_dir, seconds))
+            engine.append(engine_images_per_second(model, data_dir, seconds))
+            tutorial.append(reference_images_per_second(model, data_dir, seconds, batch_size=TUTORIAL_BATCH_SIZE))
+        row = ThroughputRow(
+            model,
+            recipe_config(model).batch_size,
+            round(max(engine)),
+            round(max(reference)),
+            round(max(engine) / max(reference), 2),
+            round(max(tutorial)),
+            round(max(engine) / max(tutorial), 2),
+            max(loads),
+        )
+        console.print(f"throughput {model}: {row.engine:,} vs {row.reference:,} img/s (x{row.ratio}), load {row.load}")
+        rows.append(row)
+    return rows
+
+
+def measure_accuracy(data_dir: Path, seeds: dict[str, list[int]], console: Console) -> list[dict[str, Any]]:
+    from bench.app import wait_with_peak_memory
+
+    results = []
+    for model, target in ACCURACY_TARGETS.items():
+        for seed in seeds[model]:
+            load = load_average()
+            command = [sys.executable, "-m", "bench.accuracy", f"--model={model}", f"--target={target}"]
+            command += [f"--data-dir={data_dir}", f"--seed={seed}"]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            code, peak = wait_with_peak_memory(process, timeout=3600)
+            if code != 0:
+                raise RuntimeError(f"{' '.join(command)} exited {code}: {process.stderr.read().strip()}")
+            result = {**json.loads(process.stdout.read()), "peak_memory_mib": round(peak), "load": load}
+            console.print(
+                f"accuracy {model} seed {seed}: {result['final_test_accuracy']} after {result['train_seconds']:.1f} s"
+                f" of training; {target} reached at {result['seconds_to_target']} s, load {load}"
+            )
+            results.append(result)
+    return results
+
+
+def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]:
+    from bench.app import (
+        NOT_INSTALLED,
+        app_run,
+        cli_run,
+        dashboard_installed,
+        mnist_tui_command,
+        seconds_to_first_frame,
+    )
+
+    result: dict[str, Any] = {"preset": APP_PRESET, "load": load_average()}
+    cli, app, cli_memory, app_memory = [], [], [], []
+    installed = dashboard_installed()
+    with tempfile.TemporaryDirectory(prefix="mnist-tui-bench-") as scratch:
+        for index in range(rounds):
+            speed, peak = cli_run(data_dir, Path(scratch) / f"cli-{index}", APP_PRESET)
+            cli.append(speed)
+            cli_memory.append(peak)
+            if installed:
+                speed, peak = app_run(data_dir, Path(scratch) / f"app-{index}", APP_PRESET)
+                app.append(speed)
+                app_memory.append(peak)
+        result["cli_images_per_second"] = round(max(cli))
+        result["cli_peak_memory_mib"] = round(max(cli_memory))
+        if installed:
+            result["app_images_per_second"] = round(max(app))
+            result["app_peak_memory_mib"] = round(max(app_memory))
+            result["overhead_percent"] = round(100 * (1 - max(app) / max(cli)), 1)
+            command = [*mnist_tui_command(), f"--data-dir={data_dir}", f"--runs-dir={Path(scratch) / 'startup'}"]
+            try:
+                frames = [seconds_to_first_frame(command) for _ in range(3)]
+                frame = {"best": round(min(frames), 3), "median": round(statistics.median(frames), 3)}
+            except RuntimeError as error:  # the dashboard is there but drew nothing: report why, keep the rest
+                frame = f"failed: {error}"
+            result["first_frame_seconds"] = frame
+        else:
+            for name in ("app_images_per_second", "app_peak_memory_mib", "overhead_percent", "first_frame_seconds"):
+                result[name] = NOT_INSTALLED
+    result["load_after"] = load_average()
+    console.print(f"app: {result}")
+    return result
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "not reached"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    out = []
+    if "throughput" in results:
+        table = Table(title="Training throughput, images/s (steady state, best round)")
+        columns = (
+            "model",
+            "batch",
+            "engine",
+            "tutorial loop",
+            "speed-up",
+            "tutorial loop, batch 64",
+            "speed-up",
+            "load",
+        )
+        for column in columns:
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for row in results["throughput"]:
+            table.add_row(
+                row["model"],
+                str(row["batch_size"]),
+                f"{row['engine']:,}",
+                f"{row['reference']:,}",
+                f"x{row['ratio']:.2f}",
+                f"{row['tutorial']:,}",
+                f"x{row['tutorial_ratio']:.2f}",
+                f"{row['load']:.2f}",
+            )
+        out.append(table)
+    if "accuracy" in results:
+        table = Table(title="Time to accuracy (default recipe, test split scored after each epoch)")
+        for column in ("model", "seed", "target", "reached after", "epoch", "final test acc", "train", "run", "peak"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for run in results["accuracy"]:
+            reached = run["seconds_to_target"]
+            table.add_row(
+                run["model"],
+                str(run["seed"]),
+                f"{run['target']:.3f}",
+                "not reached" if reached is None else f"{reached:.1f} s",
+                _fmt(run["epoch_reached"]),
+                _fmt(run["final_test_accuracy"]),
+                f"{run['train_seconds']:.1f} s",
+                f"{run['wall_seconds']:.1f} s",
+                f"{run['peak_memory_mib']} MiB",
+            )
+        out.append(table)
+    if "app" in results:
+        app = results["app"]
+        table = Table(title=f"The app: a {app['preset']} run, headless CLI vs dashboard (headless run_test)")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_row("CLI images/s", f"{app['cli_images_per_second']:,}")
+        speed = app["app_images_per_second"]
+        table.add_row("dashboard images/s", f"{speed:,}" if isinstance(speed, int) else speed)
+        overhead = app["overhead_percent"]
+        table.add_row("dashboard overhead", f"{overhead}%" if isinstance(overhead, float) else str(overhead))
+        frame = app["first_frame_seconds"]
+        table.add_row(
+            "launch to first frame",
+            f"{frame['best']} s (median {frame['median']})" if isinstance(frame, dict) else frame,
+        )
+        table.add_row("peak memory, CLI run", f"{app['cli_peak_memory_mib']} MiB")
+        table.add_row("peak memory, dashboard run", str(app["app_peak_memory_mib"]))
+        out.append(table)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True, help="folder holding MNIST/raw/...")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per throughput figure")
+    parser.add_argument("--rounds", type=int, default=2, help="repeats of each throughput and app figure")
+    parser.add_argument("--cnn-seeds", default="0,1,2", help="seeds for cnn's time to accuracy")
+    parser.add_argument("--best-seeds", default="0", help="seeds for best's time to accuracy (empty: skip)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
+    return parser
+
+
+def _seeds(text: str) -> list[int]:
+    return [int(seed) for seed in text.split(",") if seed.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sections = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        build_parser().error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    console = Console()
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "load_before": load_average(),
+    }
+    if "throughput" in sections:
+        results["throughput"] = [
+            asdict(row) for row in measure_throughput(args.data_dir, args.seconds, args.rounds, console)
+        ]
+    if "accuracy" in sections:
+        seeds = {"cnn": _seeds(args.cnn_seeds), "best": _seeds(args.best_seeds)}
+        results["accuracy"] = measure_accuracy(args.data_dir, seeds, console)
+    if "app" in sections:
+        results["app"] = measure_app(args.data_dir, args.rounds, console)
+    results["load_after"] = load_average()
+    results["bench_seconds"] = round(time.perf_counter() - started, 1)
+    for table in tables(results):
+        console.print(table)
+    console.print(f"load average {results['load_before']} before, {results['load_after']} after (2 cores)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,40 @@
+"""Smoke tests for the speed benchmark's pieces on tiny data (the benchmark itself is `python -m bench`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.accuracy import EpochPoint, first_reaching
+from bench.app import visible_characters
+from bench.run import main
+from bench.throughput import Tick, engine_images_per_second, reference_images_per_second, steady_images_per_second
+
+
+def test_steady_throughput_skips_the_warm_up_ticks() -> None:
+    ticks = [Tick(0.0, 100, 1.0), Tick(0.5, 300, 1.0), Tick(1.5, 500, 1.0)]
+    assert steady_images_per_second(ticks, skip_seconds=0.5) == (800, 2.0)
+    assert steady_images_per_second([], skip_seconds=0.5) == (0, 0.0)
+
+
+def test_first_reaching_finds_the_first_epoch_at_the_target() -> None:
+    points = [EpochPoint(1, 5.0, 0.98), EpochPoint(2, 10.0, 0.991), EpochPoint(3, 15.0, 0.995)]
+    assert first_reaching(points, 0.99) == points[1]
+    assert first_reaching(points, 0.999) is None
+
+
+def test_visible_characters_ignores_escape_sequences() -> None:
+    assert visible_characters(b"\x1b[?1049h\x1b[1;1H\x1b[38;2;1;2;3mab c\x1b[0m\x1b]0;title\x07") == 3
+
+
+def test_both_loops_measure_on_tiny_data(tiny_data: Path) -> None:
+    assert engine_images_per_second("linear", tiny_data, seconds=0.2, warmup_seconds=0) > 0
+    assert reference_images_per_second("linear", tiny_data, seconds=0.2, warmup_seconds=0) > 0
+
+
+def test_bench_rejects_an_unknown_section(tiny_data: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data-dir", str(tiny_data), "--only", "nonsense"])
+    assert exit_info.value.code == 2
+    assert "unknown section(s) nonsense" in capsys.readouterr().err
