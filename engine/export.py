@@ -164,3 +164,18 @@ def plot_mistakes(inspection: Inspection, path: Path, count: int = 36) -> None:
         fontsize=9,
     )
     _save_figure(figure, path)
+
+
+def export_with_mistakes(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
+    """export_run's files, then mistakes.png (which needs the dataset's images).
+
+    Returns the paths written and a warning when mistakes.png could not be made: the other files stand.
+    """
+    from engine.inspect import export_mistakes  # torch: only when asked for
+
+    paths = export_run(run_dir)
+    try:
+        paths.append(export_mistakes(run_dir, data_dir))
+    except Exception as error:  # missing data or no checkpoint yet: the rest of the export is still good
+        return paths, f"mistakes.png skipped: {error}"
+    return paths, None

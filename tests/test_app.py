@@ -101,7 +101,7 @@ def test_pick_model_train_and_export(tiny_data: Path, runs_dir: Path) -> None:
             exported = await waiter.wait_for(lambda m: isinstance(m, ExportFinished))
             await pilot.pause()
             pngs = [path for path in exported.paths if path.suffix == ".png"]
-            assert len(pngs) == 2
+            assert [path.name for path in pngs] == ["confusion_matrix.png", "curves.png", "mistakes.png"]
             for path in pngs:
                 assert path.read_bytes().startswith(PNG_SIGNATURE)
             assert any(str(pngs[0]) in line for line in app.query_one("#log").lines_written)

@@ -117,7 +117,7 @@ def test_predict_cli_lists_ten_probabilities(
 ) -> None:
     images, _ = synthetic_digits(1, seed=3)
     Image.fromarray(255 - images[0]).resize((112, 112)).save(tmp_path / "digit.png")
-    code = main(["predict", str(tiny_run), str(tmp_path / "digit.png")])
+    code = main(["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(tmp_path / "digit.png")])
     out = capsys.readouterr().out
     assert code == 0
     probabilities = [float(p) for p in re.findall(r"^\s*\S*\s*\d\s+\S*\s*(\d\.\d{4})", out, re.MULTILINE)]
@@ -134,13 +134,13 @@ def test_predict_cli_explains_a_bad_image(
     image = tmp_path / "digit.png"
     if content is not None:
         image.write_bytes(content)
-    assert main(["predict", str(tiny_run), str(image)]) == 1
+    assert main(["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(image)]) == 1
     assert message in capsys.readouterr().err
 
 
 def test_export_cli_adds_mistakes_png(tiny_run: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tiny_run / inspection.MISTAKES_PNG).unlink(missing_ok=True)
-    assert main(["export", str(tiny_run), "--data-dir", str(tiny_data)]) == 0
+    assert main(["export", "--runs-dir", str(tiny_run.parent), tiny_run.name, "--data-dir", str(tiny_data)]) == 0
     assert (tiny_run / inspection.MISTAKES_PNG).is_file()
     assert "mistakes.png" in capsys.readouterr().out
 

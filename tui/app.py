@@ -36,13 +36,16 @@ from tui.messages import (
 )
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.widgets.canvas import DrawTab
 from tui.widgets.charts import LineChart
 from tui.widgets.confusion import ConfusionView
+from tui.widgets.gallery import MistakesTab
 from tui.widgets.log import EventLog
 from tui.widgets.progress import ProgressPanel
 from tui.widgets.runs import RunsPanel
 from tui.widgets.setup import SetupPanel
 
+PROGRESS_DISPLAY_INTERVAL = 0.25  # seconds between redraws of progress and charts while training
 Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
 TrainerBuilder = Callable[[type, Callable[[Event], None]], Any]
 
@@ -61,10 +64,11 @@ def load_trainer_class() -> type:
     return Trainer
 
 
-def export_run(run_dir: Path) -> list[Path]:
-    from engine.export import export_run as export
+def export_run(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
+    """PNGs and CSV, then mistakes.png; (paths, warning when mistakes.png was skipped)."""
+    from engine.export import export_with_mistakes
 
-    return export(run_dir)
+    return export_with_mistakes(run_dir, data_dir)
 
 
 class MnistTuiApp(App[int]):
@@ -82,7 +86,7 @@ class MnistTuiApp(App[int]):
         Binding("e", "export", "Export", priority=True),
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("q", "quit", "Quit", priority=True),
-        Binding("1", "switch_tab(1)", "Tabs", key_display="1-4", priority=True),
+        Binding("1", "switch_tab(1)", "Tabs", key_display="1-6", priority=True),
         *(Binding(str(n), f"switch_tab({n})", show=False, priority=True) for n in range(2, 10)),
     ]
 
@@ -95,7 +99,7 @@ class MnistTuiApp(App[int]):
         start: bool = False,
         catalog_loader: Callable[[], Catalog] = load_catalog,
         trainer_loader: Callable[[], type] = load_trainer_class,
-        exporter: Callable[[Path], list[Path]] = export_run,
+        exporter: Callable[[Path, Path], tuple[list[Path], str | None]] = export_run,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -110,6 +114,7 @@ class MnistTuiApp(App[int]):
         self.trainer: Any = None
         self.training_worker: Worker | None = None
         self.stop_requested = threading.Event()
+        self.progress_shown = True
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -131,9 +136,14 @@ class MnistTuiApp(App[int]):
                 )
             with TabPane("4 Runs", id="runs"):
                 yield RunsPanel(id="runs-panel")
+            with TabPane("5 Mistakes", id="mistakes"):
+                yield MistakesTab(data_dir=self.data_dir, runs_dir=self.runs_dir, id="mistakes-tab")
+            with TabPane("6 Draw", id="draw"):
+                yield DrawTab(runs_dir=self.runs_dir, id="draw-tab")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_interval(PROGRESS_DISPLAY_INTERVAL, self.show_latest_progress)
         self.update_header()
         self.load_catalog_worker()
         self.load_runs_worker()
@@ -277,6 +287,11 @@ class MnistTuiApp(App[int]):
         self.log_line("info", f"resuming {run_dir}")
         self.launch(resume)
 
+    def on_runs_panel_inspect_requested(self, message: RunsPanel.InspectRequested) -> None:
+        self.query_one(MistakesTab).show_run(message.run.path)
+        self.query_one(DrawTab).use_run(message.run.path)
+        self.action_switch_tab(5)
+
     def launch(self, build: TrainerBuilder) -> None:
         self.live = LiveRun()
         self.trainer = None
@@ -365,17 +380,19 @@ class MnistTuiApp(App[int]):
     @work(thread=True, exit_on_error=False, group="export")
     def export_worker(self, run_dir: Path) -> None:
         try:
-            paths = self.exporter(run_dir)
+            paths, warning = self.exporter(run_dir, self.data_dir)
         except Exception as error:  # reported in the log and a toast; the run folder is unchanged
             self.post_message(ExportFailed(run_dir, str(error) or type(error).__name__))
         else:
-            self.post_message(ExportFinished(run_dir, paths))
+            self.post_message(ExportFinished(run_dir, paths, warning))
 
     def on_export_finished(self, message: ExportFinished) -> None:
         if not self.dashboard_shown:
             return
         listed = "\n".join(str(path) for path in message.paths)
         self.log_line("success", f"exported {', '.join(str(path) for path in message.paths)}")
+        if message.warning:
+            self.log_line("warning", message.warning)
         self.notify(listed, title="exported", timeout=8)
 
     def on_export_failed(self, message: ExportFailed) -> None:
@@ -393,9 +410,11 @@ class MnistTuiApp(App[int]):
         self.live.apply(event)
         self.query_one(EventLog).add_event(event)
         if isinstance(event, BatchProgress):
-            self.query_one(ProgressPanel).show(event)
-            self.refresh_charts()
-        elif isinstance(event, Evaluated):
+            # Drawn by the display tick, not per event: on a 2-core machine every repaint is training time lost.
+            self.progress_shown = False
+            return
+        self.show_latest_progress()  # so the messages below are not overwritten by an older tick
+        if isinstance(event, Evaluated):
             self.refresh_charts()
             self.query_one("#confusion-view", ConfusionView).show(asdict(event))
         elif isinstance(event, PauseChanged):
@@ -407,8 +426,19 @@ class MnistTuiApp(App[int]):
             for chart in self.query_one("#charts").query(LineChart):
                 chart.flush()
             self.load_runs_worker()
+            self.query_one(MistakesTab).follow_newest()
+            self.query_one(DrawTab).follow_newest()
         elif isinstance(event, RunStarted):
             self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
+        self.update_header()
+
+    def show_latest_progress(self) -> None:
+        """The display tick: draw the newest progress, if any arrived since the last tick."""
+        if self.progress_shown or self.live is None or self.live.progress is None or not self.dashboard_shown:
+            return
+        self.progress_shown = True
+        self.query_one(ProgressPanel).show(self.live.progress)
+        self.refresh_charts()
         self.update_header()
 
     def refresh_charts(self) -> None:

@@ -205,20 +205,16 @@ def print_runs(runs_dir: Path) -> int:
 
 def export_and_print(runs_dir: Path, run: str, console: Console | None = None, data_dir: Path | None = None) -> int:
     """export_run's files, then mistakes.png when the data folder is given (it needs the images)."""
-    from engine.export import export_run
+    from engine.export import export_run, export_with_mistakes
     from engine.runs import find_run
 
     console = console or Console()
     run_dir = find_run(runs_dir, str(run))
-    for path in export_run(run_dir):
+    paths, warning = export_with_mistakes(run_dir, data_dir) if data_dir is not None else (export_run(run_dir), None)
+    for path in paths:
         console.print(f"wrote {path}")
-    if data_dir is not None:
-        from engine.inspect import export_mistakes
-
-        try:
-            console.print(f"wrote {export_mistakes(run_dir, data_dir)}")
-        except Exception as error:  # the other files are written: a warning, not a failed export
-            Console(stderr=True).print(f"mnist-tui: warning: mistakes.png skipped: {error}", markup=False)
+    if warning:
+        Console(stderr=True).print(f"mnist-tui: warning: {warning}", markup=False)
     return EXIT_OK
 
 

@@ -50,6 +50,7 @@ class RunsLoaded(Message):
 class ExportFinished(Message):
     run_dir: Path
     paths: list[Path]
+    warning: str | None = None  # a part that was skipped (mistakes.png without the dataset)
 
 
 @dataclass

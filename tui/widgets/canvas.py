@@ -210,6 +210,12 @@ class DrawTab(Horizontal):
             yield Static("", id="draw-prediction")
             yield Static("", id="draw-bars")
 
+    def follow_newest(self) -> None:
+        """A new run finished: show the newest trained run next time this tab is shown (now, if it is)."""
+        self.requested = False
+        if self.is_on_screen:
+            self.on_show()
+
     def on_show(self) -> None:
         # First shown with no run asked for: the newest trained run. Not on mount, so a hidden tab costs nothing.
         if not self.requested:

@@ -126,7 +126,7 @@ class MistakesTab(Vertical):
     Posts:   `MistakesTab.Inspected(inspection)` when a run's mistakes are in (an engine.inspect.Inspection:
              run_dir, split, class_names, evaluated, mistakes), `MistakesTab.Failed(message)` when they
              cannot be computed (the tab shows the message too). Both bubble up to the app.
-    Keys:    arrows + enter on the matrix, `w` worst cell, `n`/`p` (or PageDown/PageUp) page, `a` all mistakes.
+    Keys:    arrows + enter on the matrix, `w` worst cell, `n`/`b` (or PageDown/PageUp) page, `a` all mistakes.
     Loading scores the run's best model on its split in a thread worker (torch stays out of the UI thread).
     """
 
@@ -140,7 +140,7 @@ class MistakesTab(Vertical):
     """
     BINDINGS = [
         Binding("n,pagedown", "page(1)", "next page"),
-        Binding("p,pageup", "page(-1)", "previous page"),
+        Binding("b,pageup", "page(-1)", "previous page"),  # not p: that pauses training everywhere
         Binding("a", "clear_filter", "all mistakes"),
     ]
 
@@ -171,6 +171,12 @@ class MistakesTab(Vertical):
             with Vertical(id="mistakes-right"):
                 yield Static("", id="gallery-header")
                 yield MistakeGallery(id="gallery")
+
+    def follow_newest(self) -> None:
+        """A new run finished: show the newest trained run next time this tab is shown (now, if it is)."""
+        self.requested = False
+        if self.is_on_screen:
+            self.on_show()
 
     def on_show(self) -> None:
         # First shown with no run asked for: the newest trained run. Not on mount, so a hidden tab costs nothing.
@@ -221,7 +227,7 @@ class MistakesTab(Vertical):
             f"[b]{Path(inspection.run_dir).name}[/b]: {len(inspection.mistakes):,} mistakes on the"
             f" {inspection.split} split (accuracy {evaluated.accuracy:.4f}, macro F1 {evaluated.f1:.4f})"
             " [dim]- on the matrix ([b]tab[/b] to it): arrows, enter shows a cell's mistakes, w worst cell;"
-            " a all, n/p page[/dim]"
+            " a all, n/b page[/dim]"
         )
         self._refresh_gallery()
 

@@ -56,10 +56,18 @@ class RunsPanel(Vertical):
     BINDINGS = [
         Binding("space", "toggle_mark", "Compare"),
         Binding("r", "resume", "Resume run"),
+        Binding("i", "inspect", "Inspect run"),
         Binding("c", "toggle_detail", "Curves/matrix"),
     ]
 
     class ResumeRequested(Message):
+        def __init__(self, run: RunRecord) -> None:
+            super().__init__()
+            self.run = run
+
+    class InspectRequested(Message):
+        """Open the run in the Mistakes and Draw tabs."""
+
         def __init__(self, run: RunRecord) -> None:
             super().__init__()
             self.run = run
@@ -121,6 +129,13 @@ class RunsPanel(Vertical):
     def action_toggle_detail(self) -> None:
         """On a narrow screen the curves and the confusion matrix take turns; wide screens show both."""
         self.toggle_class("-show-confusion")
+
+    def action_inspect(self) -> None:
+        run = self.highlighted
+        if run is None:
+            self.notify("no run highlighted: pick one in the table first", severity="warning")
+        else:
+            self.post_message(self.InspectRequested(run))
 
     def action_resume(self) -> None:
         run = self.highlighted
