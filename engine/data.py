@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torchvision import datasets
 
+from engine.config import RunConfig
+
 DATASET_CLASSES = {
     "mnist": datasets.MNIST,
     "fashion-mnist": datasets.FashionMNIST,
@@ -136,6 +138,18 @@ def split_indices(pool_size: int, val_size: int, seed: int) -> tuple[torch.Tenso
     """A seeded train/validation split of the first `pool_size` training images (same on every device)."""
     order = torch.randperm(pool_size, generator=torch.Generator().manual_seed(seed))
     return order[val_size:].sort().values, order[:val_size].sort().values
+
+
+def train_val_indices(config: RunConfig, available: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A run's seeded split of its training pool (the first `limit` of the `available` images)."""
+    pool = min(config.train_pool, available)
+    val_count = config.val_count(pool)
+    if val_count >= pool or config.batch_size > pool - val_count:
+        raise DataError(
+            f"the training file holds {pool} images: too few for {val_count} validation images and batches of"
+            f" {config.batch_size} (lower --val-size or --batch-size)"
+        )
+    return split_indices(pool, val_count, config.seed)
 
 
 @dataclass

@@ -63,8 +63,7 @@ def load_evaluated_split(
     if split == "test":
         return datamod.load_split(config.dataset, data_dir, train=False, download=download)
     images, labels = datamod.load_split(config.dataset, data_dir, train=True, download=download)
-    pool = min(config.train_pool, len(labels))
-    _, val_index = datamod.split_indices(pool, config.val_count(pool), config.seed)
+    _, val_index = datamod.train_val_indices(config, len(labels))
     return images[val_index], labels[val_index]
 
 

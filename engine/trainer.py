@@ -212,15 +212,7 @@ class Trainer:
         test_images, test_labels = datamod.load_split(
             config.dataset, self.data_dir, train=False, download=self.download
         )
-        pool = min(config.train_pool, len(train_labels))
-        val_count = config.val_count(pool)
-        if val_count >= pool or config.batch_size > pool - val_count:
-            raise RunEnded(
-                "failed",
-                f"the training file holds {pool} images: too few for {val_count} validation images and batches of"
-                f" {config.batch_size} (lower --val-size or --batch-size)",
-            )
-        train_index, val_index = datamod.split_indices(pool, val_count, config.seed)
+        train_index, val_index = datamod.train_val_indices(config, len(train_labels))
         self.train = datamod.DeviceSplit.from_cpu(train_images[train_index], train_labels[train_index], self.device)
         self.val = datamod.DeviceSplit.from_cpu(train_images[val_index], train_labels[val_index], self.device)
         self.test = datamod.DeviceSplit.from_cpu(test_images, test_labels, self.device)
