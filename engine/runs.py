@@ -264,6 +264,14 @@ def list_runs(runs_dir: Path) -> list[RunRecord]:
     return runs
 
 
+def newest_trained_run(runs_dir: Path) -> Path | None:
+    """The newest run that has a checkpoint to load, or None."""
+    for run in list_runs(runs_dir):
+        if (run.path / BEST_CHECKPOINT).is_file() or (run.path / LAST_CHECKPOINT).is_file():
+            return run.path
+    return None
+
+
 def find_run(runs_dir: Path, name_or_path: str) -> Path:
     """A run given by its folder name or by a path; either way it must resolve to a run folder inside runs_dir.
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from engine.config import RunConfig
 from engine.events import BatchProgress, CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
 from engine.runs import list_runs
+from tui.formatting import format_duration
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -26,14 +27,6 @@ if hasattr(signal, "SIGHUP"):
 
 def _fmt(value: Any, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -47,7 +40,7 @@ def results_table(summary: dict[str, Any]) -> Table:
         _fmt(summary.get("test_accuracy")),
         _fmt(summary.get("test_f1")),
         str(summary.get("best_epoch") or "-"),
-        _duration(summary.get("train_seconds")),
+        format_duration(summary.get("train_seconds")),
     )
     return table
 
@@ -119,7 +112,7 @@ def train_with_progress(
                         epoch=f"{event.epoch}/{event.epochs}",
                         loss=event.loss,
                         speed=event.images_per_second,
-                        eta=_duration(event.eta_seconds),
+                        eta=format_duration(event.eta_seconds),
                     )
                     if task is None:
                         task = progress.add_task("train", total=event.steps_per_epoch, **fields)
@@ -186,7 +179,7 @@ def runs_table(runs_dir: Path) -> Table:
             _fmt(run.best_val_accuracy),
             _fmt(summary.get("test_accuracy")),
             _fmt(summary.get("test_f1")),
-            _duration(summary.get("duration_seconds")),
+            format_duration(summary.get("duration_seconds")),
             run.status,
         )
     return table

@@ -18,6 +18,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from tui.widgets.digits import DigitImage
+from tui.widgets.newest_run import FollowsNewestRun
 
 SIDE = 28
 SCALE = 2  # each pixel is two cells wide and one tall: square, and a mouse maps to exactly one pixel
@@ -152,7 +153,7 @@ def probability_bars(class_names: Sequence[str], probabilities: Sequence[float],
     return text
 
 
-class DrawTab(Horizontal):
+class DrawTab(FollowsNewestRun, Horizontal):
     """The "Draw" tab: draw a digit (mouse drag, or arrows + space, shift+arrows to paint while moving, `c` clear);
     the selected run's best model classifies it after every stroke, with a bar per class.
 
@@ -194,7 +195,6 @@ class DrawTab(Horizontal):
         self.runs_dir = Path(runs_dir)
         self.predictor: Any = None  # an engine.inspect.Predictor, only ever called from workers
         self.probabilities: tuple[float, ...] | None = None
-        self.requested = False  # a run was asked for (or the newest one looked up)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
@@ -210,18 +210,9 @@ class DrawTab(Horizontal):
             yield Static("", id="draw-prediction")
             yield Static("", id="draw-bars")
 
-    def follow_newest(self) -> None:
-        """A new run finished: show the newest trained run next time this tab is shown (now, if it is)."""
-        self.requested = False
-        if self.is_on_screen:
-            self.on_show()
-
-    def on_show(self) -> None:
-        # First shown with no run asked for: the newest trained run. Not on mount, so a hidden tab costs nothing.
-        if not self.requested:
-            self.requested = True
-            self._model_status("looking for a run with a checkpoint ...")
-            self._load(None)
+    def load_newest(self) -> None:
+        self._model_status("looking for a run with a checkpoint ...")
+        self._load(None)
 
     def use_run(self, run_dir: Path | str) -> None:
         """Classify with `run_dir`'s best model from now on (loaded in a worker)."""
@@ -232,19 +223,14 @@ class DrawTab(Horizontal):
     @work(thread=True, exclusive=True, exit_on_error=False, group="draw-model")
     def _load(self, run_dir: Path | None) -> None:
         from engine.inspect import Predictor
-        from engine.runs import BEST_CHECKPOINT, LAST_CHECKPOINT, list_runs
+        from engine.runs import newest_trained_run
 
         try:
             if run_dir is None:
-                trained = [
-                    r.path
-                    for r in list_runs(self.runs_dir)
-                    if (r.path / BEST_CHECKPOINT).is_file() or (r.path / LAST_CHECKPOINT).is_file()
-                ]
-                if not trained:
+                run_dir = newest_trained_run(self.runs_dir)
+                if run_dir is None:
                     self.post_message(self.Failed(f"no trained run in {self.runs_dir} yet: train one first"))
                     return
-                run_dir = trained[0]
             predictor = Predictor(run_dir)
             if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
                 self.post_message(self.ModelLoaded(predictor))

@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 
 from tui.widgets.digits import DigitImage
 from tui.widgets.matrix import SelectableConfusionMatrix
+from tui.widgets.newest_run import FollowsNewestRun
 from tui.widgets.report import ClassReport
 
 CELL_WIDTH = 30  # a 28-cell digit plus a gap
@@ -115,7 +116,7 @@ class MistakeGallery(Widget):
         return grid
 
 
-class MistakesTab(Vertical):
+class MistakesTab(FollowsNewestRun, Vertical):
     """The "Mistakes" tab: confusion matrix + per-class report on the left, the gallery on the right.
 
     Mount:   `with TabPane("Mistakes"): yield MistakesTab(data_dir=data_dir, runs_dir=runs_dir)`
@@ -160,7 +161,6 @@ class MistakesTab(Vertical):
         self.runs_dir = Path(runs_dir)
         self.inspection: Any = None
         self.pair: tuple[int, int] | None = None
-        self.requested = False  # a run was asked for (or the newest one looked up)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mistakes-status")
@@ -172,18 +172,9 @@ class MistakesTab(Vertical):
                 yield Static("", id="gallery-header")
                 yield MistakeGallery(id="gallery")
 
-    def follow_newest(self) -> None:
-        """A new run finished: show the newest trained run next time this tab is shown (now, if it is)."""
-        self.requested = False
-        if self.is_on_screen:
-            self.on_show()
-
-    def on_show(self) -> None:
-        # First shown with no run asked for: the newest trained run. Not on mount, so a hidden tab costs nothing.
-        if not self.requested:
-            self.requested = True
-            self._status("looking for a run with a checkpoint ...")
-            self._load(None, None)
+    def load_newest(self) -> None:
+        self._status("looking for a run with a checkpoint ...")
+        self._load(None, None)
 
     def show_run(self, run_dir: Path | str, split: str | None = None) -> None:
         """Score `run_dir`'s best model on `split` (default: test if the run got there, else val) and show it."""
@@ -195,19 +186,14 @@ class MistakesTab(Vertical):
     def _load(self, run_dir: Path | None, split: str | None) -> None:
         from engine.checkpoints import CheckpointError
         from engine.inspect import inspect_run
-        from engine.runs import BEST_CHECKPOINT, LAST_CHECKPOINT, list_runs
+        from engine.runs import newest_trained_run
 
         try:
             if run_dir is None:
-                trained = [
-                    r.path
-                    for r in list_runs(self.runs_dir)
-                    if (r.path / BEST_CHECKPOINT).is_file() or (r.path / LAST_CHECKPOINT).is_file()
-                ]
-                if not trained:
+                run_dir = newest_trained_run(self.runs_dir)
+                if run_dir is None:
                     self.post_message(self.Failed(f"no trained run in {self.runs_dir} yet: train one first"))
                     return
-                run_dir = trained[0]
             inspection = inspect_run(run_dir, self.data_dir, split)
             if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
                 self.post_message(self.Inspected(inspection))

@@ -7,14 +7,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from engine.events import BatchProgress
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+from tui.formatting import format_duration
 
 
 def progress_text(progress: BatchProgress) -> str:

@@ -16,9 +16,9 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from engine.runs import RunRecord
+from tui.formatting import format_duration
 from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
 from tui.widgets.confusion import ConfusionView
-from tui.widgets.progress import format_duration
 
 RESUMABLE_STATUSES = ("interrupted", "stopped")
 COLUMNS = ("  date", "dataset/model", "epochs", "val acc", "test acc", "test F1", "time", "status")

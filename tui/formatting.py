@@ -1,0 +1,12 @@
+"""How numbers read on screen, shared by the dashboard and the headless CLI (no Textual here)."""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float | None) -> str:
+    """m:ss, or h:mm:ss from an hour; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
