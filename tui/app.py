@@ -8,6 +8,7 @@ never blocks the training loop.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -45,7 +46,8 @@ from tui.widgets.progress import ProgressPanel
 from tui.widgets.runs import RunsPanel
 from tui.widgets.setup import SetupPanel
 
-PROGRESS_DISPLAY_INTERVAL = 0.25  # seconds between redraws of progress and charts while training
+PROGRESS_DISPLAY_INTERVAL = 0.5  # seconds between redraws of the progress line while training (2 Hz)
+LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)
 Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
 TrainerBuilder = Callable[[type, Callable[[Event], None]], Any]
 
@@ -115,6 +117,7 @@ class MnistTuiApp(App[int]):
         self.training_worker: Worker | None = None
         self.stop_requested = threading.Event()
         self.progress_shown = True
+        self.loss_chart_drawn_at = 0.0
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -438,7 +441,11 @@ class MnistTuiApp(App[int]):
             return
         self.progress_shown = True
         self.query_one(ProgressPanel).show(self.live.progress)
-        self.refresh_charts()
+        now = time.monotonic()
+        if now - self.loss_chart_drawn_at >= LOSS_CHART_INTERVAL:
+            # Plotting is the dashboard's costliest work and competes with training for the same cores.
+            self.loss_chart_drawn_at = now
+            self.query_one("#loss-chart", LineChart).show(self.live.loss_lines(), "waiting for the first batch")
         self.update_header()
 
     def refresh_charts(self) -> None:
