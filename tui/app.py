@@ -117,6 +117,7 @@ class MnistTuiApp(App[int]):
         self.training_worker: Worker | None = None
         self.stop_requested = threading.Event()
         self.progress_shown = True
+        self.runs_panel: RunsPanel | None = None
         self.loss_chart_drawn_at = 0.0
 
     # --- layout -------------------------------------------------------------------------------------
@@ -146,6 +147,7 @@ class MnistTuiApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.runs_panel = self.query_one(RunsPanel)
         self.set_interval(PROGRESS_DISPLAY_INTERVAL, self.show_latest_progress)
         self.update_header()
         self.load_catalog_worker()
@@ -155,7 +157,8 @@ class MnistTuiApp(App[int]):
     @property
     def dashboard_shown(self) -> bool:
         """False while the app shuts down: a worker's late result then has no widget to go to."""
-        return bool(self.query(RunsPanel))
+        # Asked on every engine event: a walk up from one widget, not a query over the whole DOM.
+        return self.runs_panel is not None and self.runs_panel.is_attached
 
     @property
     def setup_panel(self) -> SetupPanel:
