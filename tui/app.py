@@ -8,7 +8,6 @@ never blocks the training loop.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -118,7 +117,6 @@ class MnistTuiApp(App[int]):
         self.stop_requested = threading.Event()
         self.progress_shown = True
         self.runs_panel: RunsPanel | None = None
-        self.loss_chart_drawn_at = 0.0
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -130,7 +128,8 @@ class MnistTuiApp(App[int]):
             with TabPane("2 Train", id="train"):
                 yield ProgressPanel(id="progress")
                 with Horizontal(id="charts"):
-                    yield LineChart("loss", id="loss-chart")
+                    # Plotting is the dashboard's costliest work and competes with training for the same cores.
+                    yield LineChart("loss", min_interval=LOSS_CHART_INTERVAL, id="loss-chart")
                     yield LineChart("accuracy", id="accuracy-chart")
                 yield EventLog(id="log")
             with TabPane("3 Confusion", id="confusion"):
@@ -444,11 +443,7 @@ class MnistTuiApp(App[int]):
             return
         self.progress_shown = True
         self.query_one(ProgressPanel).show(self.live.progress)
-        now = time.monotonic()
-        if now - self.loss_chart_drawn_at >= LOSS_CHART_INTERVAL:
-            # Plotting is the dashboard's costliest work and competes with training for the same cores.
-            self.loss_chart_drawn_at = now
-            self.query_one("#loss-chart", LineChart).show(self.live.loss_lines(), "waiting for the first batch")
+        self.query_one("#loss-chart", LineChart).show(self.live.loss_lines(), "waiting for the first batch")
         self.update_header()
 
     def refresh_charts(self) -> None:

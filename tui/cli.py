@@ -245,7 +245,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import export_and_print
 
     data_dir, runs_dir = locations(args)
-    return export_and_print(runs_dir, args.run, data_dir=data_dir)
+    return export_and_print(runs_dir, args.run, data_dir)
 
 
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -10,3 +10,8 @@ def format_duration(seconds: float | None) -> str:
     minutes, seconds = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def format_metric(value: float | None) -> str:
+    """An accuracy or F1 to four places; "-" when the run has none (yet)."""
+    return "-" if value is None else f"{value:.4f}"

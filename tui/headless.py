@@ -16,17 +16,13 @@ from rich.table import Table
 
 from engine.config import RunConfig
 from engine.events import BatchProgress, CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
-from engine.runs import list_runs
-from tui.formatting import format_duration
+from engine.runs import RunRecord, list_runs
+from tui.formatting import format_duration, format_metric
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 if hasattr(signal, "SIGHUP"):
     SIGNAL_EXIT[signal.SIGHUP] = 129
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -35,10 +31,10 @@ def results_table(summary: dict[str, Any]) -> Table:
     for column in ("val accuracy", "val F1", "test accuracy", "test F1", "best epoch", "train time"):
         table.add_column(column, justify="right")
     table.add_row(
-        _fmt(summary.get("val_accuracy")),
-        _fmt(summary.get("val_f1")),
-        _fmt(summary.get("test_accuracy")),
-        _fmt(summary.get("test_f1")),
+        format_metric(summary.get("val_accuracy")),
+        format_metric(summary.get("val_f1")),
+        format_metric(summary.get("test_accuracy")),
+        format_metric(summary.get("test_f1")),
         str(summary.get("best_epoch") or "-"),
         format_duration(summary.get("train_seconds")),
     )
@@ -139,7 +135,7 @@ def train_with_progress(
     if event.run_dir:
         console.print(f"run folder: {event.run_dir}")
     if event.status == "completed" and export:
-        export_and_print(runs_dir, event.run_dir, console, data_dir=data_dir)
+        export_and_print(runs_dir, event.run_dir, data_dir, console)
     if event.status == "stopped":
         console.print(
             f"stopped: {event.message}; finished epochs and last.pt are kept."
@@ -154,8 +150,7 @@ def train_with_progress(
     return EXIT_OK
 
 
-def runs_table(runs_dir: Path) -> Table:
-    runs = list_runs(runs_dir)
+def runs_table(runs_dir: Path, runs: list[RunRecord]) -> Table:
     table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for column, justify in (
         ("run", "left"),
@@ -169,16 +164,15 @@ def runs_table(runs_dir: Path) -> Table:
         table.add_column(column, justify=justify, no_wrap=True)
     # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.
     for index in (0, -1):
-        table.columns[index].no_wrap = True
         table.columns[index].min_width = max((len(run.name if index == 0 else run.status) for run in runs), default=0)
     for run in runs:
         summary = run.summary or {}
         table.add_row(
             run.name,
             f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
-            _fmt(run.best_val_accuracy),
-            _fmt(summary.get("test_accuracy")),
-            _fmt(summary.get("test_f1")),
+            format_metric(run.best_val_accuracy),
+            format_metric(summary.get("test_accuracy")),
+            format_metric(summary.get("test_f1")),
             format_duration(summary.get("duration_seconds")),
             run.status,
         )
@@ -189,21 +183,21 @@ def print_runs(runs_dir: Path) -> int:
     console = Console()
     if not console.is_terminal:  # piped or redirected: no terminal width to fit, so never truncate
         console = Console(width=160)
-    if not list_runs(runs_dir):
+    runs = list_runs(runs_dir)
+    if not runs:
         console.print(f"no runs in {runs_dir} yet: start one with `mnist-tui train` or `mnist-tui`")
         return EXIT_OK
-    console.print(runs_table(runs_dir))
+    console.print(runs_table(runs_dir, runs))
     return EXIT_OK
 
 
-def export_and_print(runs_dir: Path, run: str, console: Console | None = None, data_dir: Path | None = None) -> int:
-    """export_run's files, then mistakes.png when the data folder is given (it needs the images)."""
-    from engine.export import export_run, export_with_mistakes
+def export_and_print(runs_dir: Path, run: str, data_dir: Path, console: Console | None = None) -> int:
+    """export_run's files, then mistakes.png (from the images in data_dir; skipped with a warning without them)."""
+    from engine.export import export_with_mistakes
     from engine.runs import find_run
 
     console = console or Console()
-    run_dir = find_run(runs_dir, str(run))
-    paths, warning = export_with_mistakes(run_dir, data_dir) if data_dir is not None else (export_run(run_dir), None)
+    paths, warning = export_with_mistakes(find_run(runs_dir, str(run)), data_dir)
     for path in paths:
         console.print(f"wrote {path}")
     if warning:

@@ -13,7 +13,7 @@ from textual_plotext import PlotextPlot
 
 from tui.series import DEFAULT_CAPACITY
 
-MIN_REDRAW_INTERVAL = 0.1  # seconds: charts redraw at most ~10 times a second
+MIN_REDRAW_INTERVAL = 0.1  # seconds: by default charts redraw at most ~10 times a second
 EPOCH_MARKER = "●"
 MAX_MARKED_POINTS = 40  # beyond this many epochs the markers would only smear the line
 PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow")
@@ -31,9 +31,17 @@ class Line:
 class LineChart(PlotextPlot):
     """A titled chart of a few lines; `show` may be called per event, the redraw is throttled."""
 
-    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        *,
+        min_interval: float = MIN_REDRAW_INTERVAL,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
+        self.min_interval = min_interval  # seconds between redraws, however often `show` is called
         self.lines: list[Line] = []
         self.placeholder = "no data yet"
         self._last_redraw = 0.0
@@ -48,7 +56,7 @@ class LineChart(PlotextPlot):
         self.placeholder = placeholder
         if self._pending is not None:
             return  # the redraw already scheduled will pick these lines up
-        wait = self._last_redraw + MIN_REDRAW_INTERVAL - time.monotonic()
+        wait = self._last_redraw + self.min_interval - time.monotonic()
         if wait <= 0:
             self._redraw()
         else:

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from engine.runs import RunRecord
-from tui.formatting import format_duration
+from tui.formatting import format_duration, format_metric
 from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
 from tui.widgets.confusion import ConfusionView
 
@@ -33,10 +33,6 @@ def run_date(run: RunRecord) -> str:
     return "?"
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
 def run_row(run: RunRecord, marked: bool) -> tuple[str | Text, ...]:
     summary = run.summary or {}
     status_style = {"completed": "green", "failed": "red", "diverged": "red"}.get(run.status, "yellow")
@@ -44,9 +40,9 @@ def run_row(run: RunRecord, marked: bool) -> tuple[str | Text, ...]:
         f"{MARK if marked else '  '}{run_date(run)}",
         f"{run.config.get('dataset', '?')}/{run.config.get('model', '?')}",
         f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
-        _fmt(run.best_val_accuracy),
-        _fmt(summary.get("test_accuracy")),
-        _fmt(summary.get("test_f1")),
+        format_metric(run.best_val_accuracy),
+        format_metric(summary.get("test_accuracy")),
+        format_metric(summary.get("test_f1")),
         format_duration(summary.get("duration_seconds")),
         Text(run.status, style=status_style),
     )

@@ -189,28 +189,30 @@ class SetupPanel(VerticalScroll):
 
     def config(self) -> RunConfig:
         """The settings as they stand (check `validate_fields()` before using it)."""
-        values, _parse_errors = self.field_values()
+        return self._config_from(self.field_values()[0])
+
+    def _config_from(self, values: dict[str, Any]) -> RunConfig:
         # A field whose text is not a value keeps the previous setting, so it is reported once, as unreadable.
         usable = {k: v for k, v in values.items() if v is not None or k == "limit"}
         return self.base.with_changes(**usable)
 
     def validate_fields(self) -> dict[str, str]:
         """Show each field's problem beside it; return them all (empty when the setup can start)."""
-        _values, parse_errors = self.field_values()
+        values, parse_errors = self.field_values()
+        config = self._config_from(values)
         model_names = tuple(self.models) or None
-        errors = {**field_errors(self.config(), model_names), **parse_errors}
+        errors = {**field_errors(config, model_names), **parse_errors}
         self.errors = errors
-        self.query_one("#setup-plan", Static).update(self._plan(errors))
+        self.query_one("#setup-plan", Static).update(self._plan(config, errors))
         for field in FIELDS:
             message = errors.get(field.name, "")
             self.query_one(f"#error-{field.name}", Static).update(message)
             self.query_one(f"#row-{field.name}").set_class(bool(message), "-invalid")
         return errors
 
-    def _plan(self, errors: dict[str, str]) -> str:
+    def _plan(self, config: RunConfig, errors: dict[str, str]) -> str:
         if errors:
             return f"fix {len(errors)} setting{'s' if len(errors) > 1 else ''} marked in red, then press s to start"
-        config = self.config()
         steps = math.ceil(config.train_size / config.batch_size)
         return (
             f"{config.train_size:,} training and {config.val_count():,} validation images, {steps:,} steps per"
