@@ -4,7 +4,10 @@ The dashboard lives in `tui.app`; when it is not installed these measures say so
 The probe (`python -m bench.app --data-dir D --runs-dir R --preset JSON`) runs the app headless with
 Textual's `App.run_test()`, constructed as `tui.app.<App subclass>(data_dir=, runs_dir=, preset=, start=True)`,
 and waits for the engine's RunFinished event, which the app posts wrapped in a message with an `event`
-attribute. Throughput on both sides comes from the run's own summary.json, computed the same way.
+attribute. Throughput on both sides comes from the run's own summary.json, computed the same way. The probe
+also prints, as one JSON line, the CPU seconds its UI thread and the whole process spent while the run trained
+(from the first progress the app drew to the end): the dashboard's cost measured directly, free of the
+run-to-run noise of throughput.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, RunFinished
+from engine.events import RunFinished
 from engine.runs import list_runs
 
 NOT_INSTALLED = "n/a (dashboard not installed)"
@@ -106,14 +109,18 @@ def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: flo
     return run_images_per_second(runs_dir), peak
 
 
-def app_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
-    """(images/s, peak MiB) of the same run started inside the dashboard, driven headless by the probe."""
+def app_run(
+    data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600
+) -> tuple[float, float, dict[str, float]]:
+    """(images/s, peak MiB, CPU seconds while training) of the same run inside the dashboard, run by the probe."""
     command = [sys.executable, "-m", "bench.app", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}"]
-    process = subprocess.Popen([*command, f"--preset={json.dumps(preset)}"], stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [*command, f"--preset={json.dumps(preset)}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     code, peak = wait_with_peak_memory(process, timeout)
     if code != 0:
         raise RuntimeError(f"the dashboard probe exited {code}: {process.stderr.read().decode().strip()}")
-    return run_images_per_second(runs_dir), peak
+    return run_images_per_second(runs_dir), peak, json.loads(process.stdout.read().decode().splitlines()[-1])
 
 
 def visible_characters(output: bytes) -> int:
@@ -173,23 +180,34 @@ def dashboard_class() -> type:
     raise RuntimeError(f"tui.app has no App subclass taking {', '.join(APP_KEYWORDS)} as keywords")
 
 
-async def run_in_dashboard(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float) -> list[float]:
-    """Start a run in the headless app and wait for its end; returns the images/s each BatchProgress showed."""
+async def run_in_dashboard(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float) -> dict[str, float]:
+    """Start a run in the headless app, wait for its end; the CPU seconds spent while it trained.
+
+    The window opens at the first message the UI thread handles once the app shows progress (messages
+    flow several times a second while training) and closes at RunFinished; both ends are read on the UI
+    thread, so `thread_time` there is the UI thread's own CPU time.
+    """
     finished = threading.Event()
-    speeds: list[float] = []
+    window: dict[str, tuple[float, float, float]] = {}
+
+    def clocks() -> tuple[float, float, float]:
+        return time.perf_counter(), time.thread_time(), time.process_time()
 
     def on_message(message: Any) -> None:
-        event = getattr(message, "event", None)
-        if isinstance(event, BatchProgress):
-            speeds.append(event.images_per_second)
-        elif isinstance(event, RunFinished):
+        if "start" not in window and getattr(getattr(app, "live", None), "progress", None) is not None:
+            window["start"] = clocks()
+        if isinstance(getattr(message, "event", None), RunFinished):
+            window["end"] = clocks()
             finished.set()
 
     app = dashboard_class()(data_dir=data_dir, runs_dir=runs_dir, preset=preset, start=True)
     async with app.run_test(size=TERMINAL_SIZE[::-1], message_hook=on_message):
         if not await asyncio.to_thread(finished.wait, timeout):
             raise TimeoutError(f"the dashboard run did not finish within {timeout:.0f} s")
-    return speeds
+    if "start" not in window:
+        raise RuntimeError("the run finished before the dashboard showed any progress: use a longer run")
+    wall, ui, process = (end - start for start, end in zip(window["start"], window["end"], strict=True))
+    return {"window_seconds": wall, "ui_thread_cpu_seconds": ui, "process_cpu_seconds": process}
 
 
 def main() -> None:
@@ -199,7 +217,7 @@ def main() -> None:
     parser.add_argument("--preset", type=json.loads, required=True, help="run settings as a JSON object")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
-    asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout))
+    print(json.dumps(asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout))))
 
 
 if __name__ == "__main__":

@@ -74,8 +74,7 @@ def evaluated(split: str, epoch: int, size: int, accuracy: float) -> Evaluated:
 
 
 def scripted_events(config: RunConfig, steps_per_epoch: int = 20) -> list[Event]:
-    """One BatchProgress per epoch: consecutive ones may merge in the app's queue (by design), which would
-    make what is drawn depend on thread timing."""
+    """A short run: one BatchProgress per epoch, each followed by the epoch's evaluation events."""
     epochs = config.epochs
     events: list[Event] = [
         RunStarted(RUN_DIR, config.to_dict(), "cpu", "CPU (2 threads)", 7850, 500, 100, 200, CLASSES)

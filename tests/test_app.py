@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.message import Message
 from textual.widgets import Input, TabbedContent
 
-from engine.events import BatchProgress, PauseChanged, RunFinished
+from engine.events import PauseChanged, RunFinished, RunStarted
 from tui.app import MnistTuiApp
 from tui.messages import EngineEvent, ExportFinished
 from tui.screens.confirm import ConfirmScreen
@@ -116,7 +116,7 @@ def test_pause_resume_and_stop_from_keys(tiny_data: Path, runs_dir: Path) -> Non
         async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
             await app.workers.wait_for_complete()
             await pilot.press("s")
-            await waiter.wait_for(engine_event(BatchProgress))
+            await waiter.wait_for(engine_event(RunStarted))
             await pilot.press("p")
             await waiter.wait_for(engine_event(PauseChanged, paused=True))
             await pilot.pause()
@@ -169,7 +169,7 @@ def test_quit_during_training_leaves_no_thread(tiny_data: Path, runs_dir: Path) 
         async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
             await app.workers.wait_for_complete()
             await pilot.press("s")
-            await waiter.wait_for(engine_event(BatchProgress))
+            await waiter.wait_for(engine_event(RunStarted))
             await pilot.press("q")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen)
@@ -193,7 +193,7 @@ def test_app_closing_while_paused_still_ends_the_trainer(tiny_data: Path, runs_d
         async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
             await app.workers.wait_for_complete()
             await pilot.press("s")
-            await waiter.wait_for(engine_event(BatchProgress))
+            await waiter.wait_for(engine_event(RunStarted))
             await pilot.press("p")
             await waiter.wait_for(engine_event(PauseChanged, paused=True))
         # Leaving run_test closes the app without q: the paused trainer must still stop.

@@ -7,11 +7,10 @@ from dataclasses import replace
 from fake_run import scripted_events
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, EpochEnded, PauseChanged
+from engine.events import BatchProgress, PauseChanged
 from tui.live_run import LiveRun
-from tui.messages import EngineEvent
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
-from tui.widgets.charts import epoch_lines
+from tui.widgets.charts import LineChart, epoch_lines
 
 
 def test_series_stays_bounded_and_keeps_the_mean() -> None:
@@ -48,11 +47,13 @@ def progress(step: int) -> BatchProgress:
     return BatchProgress(1, 2, step, 10, step, 0.5, 100.0, 1.0, 1.0)
 
 
-def test_only_progress_messages_replace_each_other() -> None:
-    epoch = EpochEnded(1, 2, 0.5, 0.9, 0.5, 0.9, 0.9, 0.001, 1.0)
-    assert EngineEvent(progress(1)).can_replace(EngineEvent(progress(2)))
-    assert not EngineEvent(progress(1)).can_replace(EngineEvent(epoch))
-    assert not EngineEvent(epoch).can_replace(EngineEvent(progress(2)))
+def test_queued_progress_folds_in_order_once() -> None:
+    live = LiveRun()
+    live.pending_progress.extend(progress(step) for step in (1, 2, 3))
+    assert live.fold_pending()
+    assert live.progress.step == 3
+    assert live.train_loss.points()[0] == [0.1, 0.2, 0.3]  # every step reached the loss chart, not only the last
+    assert not live.fold_pending()
 
 
 def test_live_run_status_follows_the_events() -> None:
@@ -74,3 +75,11 @@ def test_live_run_status_follows_the_events() -> None:
     failed = replace(events[-1], status="diverged")
     live.apply(failed)
     assert live.status == "failed (diverged)"
+
+
+def test_a_slow_chart_redraws_less_often() -> None:
+    chart = LineChart("loss", min_interval=1.0, cpu_share=0.01)
+    assert chart.redraw_interval == 1.0  # nothing drawn yet: the floor
+    chart._render_seconds = 0.03  # as measured by render_lines(): 30 ms a redraw
+    assert chart.redraw_interval == 3.0  # 1% of one core
+    assert LineChart("accuracy", min_interval=0.1).redraw_interval == 0.1  # no budget: the floor only

@@ -45,8 +45,9 @@ from tui.widgets.progress import ProgressPanel
 from tui.widgets.runs import RunsPanel
 from tui.widgets.setup import SetupPanel
 
-PROGRESS_DISPLAY_INTERVAL = 0.5  # seconds between redraws of the progress line while training (2 Hz)
-LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)
+PROGRESS_DISPLAY_INTERVAL = 1.0  # seconds between redraws of the progress line while training
+LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)...
+LOSS_CHART_CPU_SHARE = 0.005  # ...or longer, so its redraws take at most 0.5% of one core (every ~3 s at 120x40)
 Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
 TrainerBuilder = Callable[[type, Callable[[Event], None]], Any]
 
@@ -129,7 +130,9 @@ class MnistTuiApp(App[int]):
                 yield ProgressPanel(id="progress")
                 with Horizontal(id="charts"):
                     # Plotting is the dashboard's costliest work and competes with training for the same cores.
-                    yield LineChart("loss", min_interval=LOSS_CHART_INTERVAL, id="loss-chart")
+                    yield LineChart(
+                        "loss", min_interval=LOSS_CHART_INTERVAL, cpu_share=LOSS_CHART_CPU_SHARE, id="loss-chart"
+                    )
                     yield LineChart("accuracy", id="accuracy-chart")
                 yield EventLog(id="log")
             with TabPane("3 Confusion", id="confusion"):
@@ -156,8 +159,9 @@ class MnistTuiApp(App[int]):
     @property
     def dashboard_shown(self) -> bool:
         """False while the app shuts down: a worker's late result then has no widget to go to."""
-        # Asked on every engine event: a walk up from one widget, not a query over the whole DOM.
-        return self.runs_panel is not None and self.runs_panel.is_attached
+        # Asked on every engine event: a walk up from one widget, not a query over the whole DOM. While the
+        # app shuts down, `is_running` is already False but widgets are still being removed.
+        return self.is_running and self.runs_panel is not None and self.runs_panel.is_attached
 
     @property
     def setup_panel(self) -> SetupPanel:
@@ -312,11 +316,15 @@ class MnistTuiApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def train_worker(self, build: TrainerBuilder) -> None:
         worker = get_current_worker()
+        live = self.live
 
         def emit(event: Event) -> None:
             if worker.is_cancelled:
                 self.stop_training()
-            self.post_message(EngineEvent(event))
+            if isinstance(event, BatchProgress):
+                live.pending_progress.append(event)  # drawn by the display tick: no wake-up per batch
+            else:
+                self.post_message(EngineEvent(event))
 
         trainer = build(self.trainer_loader(), emit)
         self.trainer = trainer
@@ -411,18 +419,18 @@ class MnistTuiApp(App[int]):
     def on_engine_event(self, message: EngineEvent) -> None:
         if self.live is None or not self.dashboard_shown:
             return
+        # The progress queued before this event first, in order; drawn now so no later tick overwrites the
+        # messages below with older figures.
+        self.show_latest_progress()
         event = message.event
         self.live.apply(event)
         self.query_one(EventLog).add_event(event)
-        if isinstance(event, BatchProgress):
-            # Drawn by the display tick, not per event: on a 2-core machine every repaint is training time lost.
-            self.progress_shown = False
-            return
-        self.show_latest_progress()  # so the messages below are not overwritten by an older tick
         if isinstance(event, Evaluated):
             self.refresh_charts()
             self.query_one("#confusion-view", ConfusionView).show(asdict(event))
         elif isinstance(event, PauseChanged):
+            if event.paused:
+                self.query_one("#loss-chart", LineChart).flush()  # the tick draws it no more until resumed
             self.query_one(ProgressPanel).show_message(
                 f"paused at epoch {event.epoch}, step {event.step}: press p to resume" if event.paused else "resumed"
             )
@@ -438,12 +446,17 @@ class MnistTuiApp(App[int]):
         self.update_header()
 
     def show_latest_progress(self) -> None:
-        """The display tick: draw the newest progress, if any arrived since the last tick."""
-        if self.progress_shown or self.live is None or self.live.progress is None or not self.dashboard_shown:
+        """The display tick: fold in the queued progress events and draw the newest, if any arrived."""
+        if self.live is None or not self.dashboard_shown:
+            return
+        if self.live.fold_pending():
+            self.progress_shown = False
+        if self.progress_shown or self.live.progress is None:
             return
         self.progress_shown = True
         self.query_one(ProgressPanel).show(self.live.progress)
-        self.query_one("#loss-chart", LineChart).show(self.live.loss_lines(), "waiting for the first batch")
+        loss_chart = self.query_one("#loss-chart", LineChart)
+        loss_chart.show(self.live.loss_lines(), "waiting for the first batch", schedule=False)
         self.update_header()
 
     def refresh_charts(self) -> None:

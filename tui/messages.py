@@ -8,24 +8,17 @@ from typing import Any
 
 from textual.message import Message
 
-from engine.events import BatchProgress, Event
+from engine.events import Event
 from engine.runs import RunRecord
 
 
 class EngineEvent(Message):
-    """One trainer event, posted from the training thread (post_message is thread-safe and never blocks)."""
+    """One trainer event other than BatchProgress (see LiveRun), posted from the training thread
+    (post_message is thread-safe and never blocks)."""
 
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
-
-    def can_replace(self, message: Message) -> bool:
-        """A BatchProgress carries the whole current state, so a newer one supersedes any still queued."""
-        return (
-            isinstance(message, EngineEvent)
-            and isinstance(self.event, BatchProgress)
-            and isinstance(message.event, BatchProgress)
-        )
 
 
 @dataclass

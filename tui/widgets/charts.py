@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
@@ -36,12 +38,18 @@ class LineChart(PlotextPlot):
         title: str,
         *,
         min_interval: float = MIN_REDRAW_INTERVAL,
+        cpu_share: float | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.min_interval = min_interval  # seconds between redraws, however often `show` is called
+        # The most of one core redraws may take: a chart that is slow to draw (a big terminal, a slow
+        # machine) then redraws less often instead of taking time from training.
+        self.cpu_share = cpu_share
+        self._render_seconds = 0.0  # the last redraw: plotting, then Textual turning the plot into lines
+        self._plotted = False
         self.lines: list[Line] = []
         self.placeholder = "no data yet"
         self._last_redraw = 0.0
@@ -51,15 +59,24 @@ class LineChart(PlotextPlot):
     def point_count(self) -> int:
         return sum(len(line.xs) for line in self.lines)
 
-    def show(self, lines: list[Line], placeholder: str = "no data yet") -> None:
+    @property
+    def redraw_interval(self) -> float:
+        if self.cpu_share is None:
+            return self.min_interval
+        return max(self.min_interval, self._render_seconds / self.cpu_share)
+
+    def show(self, lines: list[Line], placeholder: str = "no data yet", *, schedule: bool = True) -> None:
+        """Draw `lines` now if the last redraw is old enough, else later: on a timer, or with `schedule=False`
+        at the next `show` or `flush` (for callers on a steady tick: the redraw then shares the tick's screen
+        update instead of costing one of its own)."""
         self.lines = [line for line in lines if line.xs]
         self.placeholder = placeholder
         if self._pending is not None:
             return  # the redraw already scheduled will pick these lines up
-        wait = self._last_redraw + self.min_interval - time.monotonic()
+        wait = self._last_redraw + self.redraw_interval - time.monotonic()
         if wait <= 0:
             self._redraw()
-        else:
+        elif schedule:
             self._pending = self.set_timer(wait, self._redraw)
 
     def flush(self) -> None:
@@ -73,9 +90,18 @@ class LineChart(PlotextPlot):
         self._last_redraw = time.monotonic()
         self.refresh()
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        started = time.perf_counter()
+        self._plotted = False
+        lines = super().render_lines(crop)
+        if self._plotted:  # not merely lines from Textual's cache
+            self._render_seconds = time.perf_counter() - started
+        return lines
+
     def render(self) -> RenderResult:
         if not self.lines:
             return Text(f"{self.title}: {self.placeholder}", style="dim")
+        self._plotted = True
         plt = self.plt
         plt.clear_data()
         plt.title(self.title)

@@ -26,13 +26,17 @@ class ProgressPanel(Vertical):
         yield ProgressBar(total=1, show_eta=False, id="progress-bar")
 
     def show(self, progress: BatchProgress) -> None:
-        self.query_one("#progress-text", Static).update(progress_text(progress))
+        self.set_text(progress_text(progress))
         self.query_one(ProgressBar).update(
             total=progress.epochs * progress.steps_per_epoch, progress=progress.global_step
         )
 
     def show_message(self, message: str) -> None:
-        self.query_one("#progress-text", Static).update(message)
+        self.set_text(message)
+
+    def set_text(self, text: str) -> None:
+        # The line is one row high (app.tcss), so new text never resizes it: repaint only, no screen-wide layout.
+        self.query_one("#progress-text", Static).update(text, layout=False)
 
     def reset(self) -> None:
         self.query_one(ProgressBar).update(total=1, progress=0)
