@@ -26,10 +26,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.config import RunConfig
 from engine.events import RunFinished
@@ -98,14 +100,59 @@ def wait_with_peak_memory(process: subprocess.Popen, timeout: float) -> tuple[in
         time.sleep(0.05)
 
 
-def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
-    """(images/s, peak MiB) of `mnist-tui train` with the preset, output discarded."""
+@dataclass
+class Child:
+    """A bench subprocess; its output goes to temporary files, so a chatty child never blocks on a full pipe."""
+
+    process: subprocess.Popen
+    stdout: IO[bytes]
+    stderr: IO[bytes]
+
+    def output(self, code: int) -> str:
+        """Its standard output once it ended with `code`; raises with its error output when that was not 0."""
+        self.stdout.seek(0)
+        self.stderr.seek(0)
+        if code != 0:
+            tail = self.stderr.read().decode(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"{' '.join(map(str, self.process.args))} exited {code}: {tail}")
+        return self.stdout.read().decode()
+
+
+def start(command: list[str], core: int | None = None) -> Child:
+    """Launch `command`; with `core`, pinned to that CPU and one torch thread (OpenMP reads OMP_NUM_THREADS)."""
+    env, pin = None, None
+    if core is not None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+        def pin() -> None:
+            os.sched_setaffinity(0, {core})
+
+    stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, preexec_fn=pin)
+    return Child(process, stdout, stderr)
+
+
+def cli_command(data_dir: Path, runs_dir: Path, preset: dict[str, Any]) -> list[str]:
     options = [f"--{name.replace('_', '-')}={value}" for name, value in preset.items()]
-    command = [*mnist_tui_command(), "train", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}", *options]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    code, peak = wait_with_peak_memory(process, timeout)
-    if code != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {code}: {process.stderr.read().decode().strip()}")
+    return [*mnist_tui_command(), "train", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}", *options]
+
+
+def probe_command(data_dir: Path, runs_dir: Path, preset: dict[str, Any]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.app",
+        f"--data-dir={data_dir}",
+        f"--runs-dir={runs_dir}",
+        f"--preset={json.dumps(preset)}",
+    ]
+
+
+def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
+    """(images/s, peak MiB) of `mnist-tui train` with the preset."""
+    child = start(cli_command(data_dir, runs_dir, preset))
+    code, peak = wait_with_peak_memory(child.process, timeout)
+    child.output(code)
     return run_images_per_second(runs_dir), peak
 
 
@@ -113,14 +160,39 @@ def app_run(
     data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600
 ) -> tuple[float, float, dict[str, float]]:
     """(images/s, peak MiB, CPU seconds while training) of the same run inside the dashboard, run by the probe."""
-    command = [sys.executable, "-m", "bench.app", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}"]
-    process = subprocess.Popen(
-        [*command, f"--preset={json.dumps(preset)}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    code, peak = wait_with_peak_memory(process, timeout)
-    if code != 0:
-        raise RuntimeError(f"the dashboard probe exited {code}: {process.stderr.read().decode().strip()}")
-    return run_images_per_second(runs_dir), peak, json.loads(process.stdout.read().decode().splitlines()[-1])
+    child = start(probe_command(data_dir, runs_dir, preset))
+    code, peak = wait_with_peak_memory(child.process, timeout)
+    cpu = json.loads(child.output(code).splitlines()[-1])
+    return run_images_per_second(runs_dir), peak, cpu
+
+
+def pinned_pair(
+    data_dir: Path, scratch: Path, preset: dict[str, Any], cores: tuple[int, int], timeout: float = 900
+) -> tuple[float, float]:
+    """(CLI images/s, dashboard images/s) of the two runs at the same time, each alone on one of `cores`.
+
+    Whatever slows the machine during the pair (this VM's speed drifts by 10-20% between runs) slows both
+    alike; sequential runs cannot cancel that. The dashboard shares its core with its own training here, so
+    its cost weighs at least as much as on the user's two cores.
+    """
+    cli_dir, app_dir = scratch / "cli", scratch / "app"
+    children = [
+        start(cli_command(data_dir, cli_dir, preset), cores[0]),
+        start(probe_command(data_dir, app_dir, preset), cores[1]),
+    ]
+    for child in children:
+        try:
+            code = child.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for other in children:
+                other.process.kill()
+            raise TimeoutError(f"a pinned pair took longer than {timeout:.0f} s") from None
+        child.output(code)
+    return run_images_per_second(cli_dir), run_images_per_second(app_dir)
+
+
+def pinning_possible() -> bool:
+    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
 
 
 def visible_characters(output: bytes) -> int:

@@ -34,6 +34,8 @@ APP_FIGURES = (
     "app_peak_memory_mib",
     "overhead_percent",
     "overhead_percent_per_round",
+    "pinned_overhead_percent",
+    "pinned_overhead_percent_per_round",
     "ui_thread_percent_of_one_core",
     "ui_thread_percent_of_run_cpu",
     "first_frame_seconds",
@@ -108,15 +110,23 @@ def measure_accuracy(data_dir: Path, seeds: dict[str, list[int]], console: Conso
 
 
 def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]:
-    """CLI and dashboard runs in pairs, the order swapping each round so drift in the machine's speed hits
-    both sides alike; the overhead is the median of the pairs'. The UI thread's CPU share is the direct
-    measure: run-to-run throughput varies by several percent on this machine, its CPU time does not."""
+    """The dashboard's cost on training three ways.
+
+    - Sequential pairs: CLI and dashboard runs one after the other as a user runs them, the order swapping
+      each round; the median of the pairs' overheads. On this VM the speed of a run drifts by 10-20%, so
+      this figure is as noisy as that.
+    - Pinned pairs: both at once, each on its own core with one torch thread, the cores swapping each round;
+      drift hits both sides alike.
+    - The UI thread's own CPU time while the run trains: the trainer can only lose time while it runs.
+    """
     from bench.app import (
         NOT_INSTALLED,
         app_run,
         cli_run,
         dashboard_installed,
         mnist_tui_command,
+        pinned_pair,
+        pinning_possible,
         seconds_to_first_frame,
     )
 
@@ -146,6 +156,21 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
             result["app_peak_memory_mib"] = round(max(app_memory))
             result["overhead_percent"] = round(statistics.median(overheads), 1)
             result["overhead_percent_per_round"] = [round(overhead, 1) for overhead in overheads]
+            if pinning_possible():
+                cores = tuple(sorted(os.sched_getaffinity(0))[:2])
+                pinned = []
+                for index in range(rounds):
+                    order = cores if index % 2 == 0 else cores[::-1]
+                    pinned.append(pinned_pair(data_dir, Path(scratch) / f"pinned-{index}", APP_PRESET, order))
+                    console.print(
+                        f"pinned pair {index + 1}/{rounds}: cli {pinned[-1][0]:,.0f} img/s,"
+                        f" dashboard {pinned[-1][1]:,.0f} img/s (one core each)"
+                    )
+                pinned_overheads = [100 * (1 - a / c) for c, a in pinned]
+                result["pinned_overhead_percent"] = round(statistics.median(pinned_overheads), 1)
+                result["pinned_overhead_percent_per_round"] = [round(overhead, 1) for overhead in pinned_overheads]
+            else:
+                result["pinned_overhead_percent"] = "n/a (needs two CPUs and sched_setaffinity)"
             ui = sum(seconds["ui_thread_cpu_seconds"] for seconds in cpu)
             result["ui_thread_percent_of_one_core"] = round(100 * ui / sum(s["window_seconds"] for s in cpu), 2)
             result["ui_thread_percent_of_run_cpu"] = round(100 * ui / sum(s["process_cpu_seconds"] for s in cpu), 2)
@@ -245,7 +270,13 @@ def tables(results: dict[str, Any]) -> list[Table]:
         overhead = app["overhead_percent"]
         if isinstance(overhead, float):
             rounds = ", ".join(f"{value}%" for value in app["overhead_percent_per_round"])
-            table.add_row("dashboard overhead, throughput", f"{overhead}% (rounds: {rounds})")
+            table.add_row("dashboard overhead, sequential pairs", f"{overhead}% (rounds: {rounds})")
+            pinned = app["pinned_overhead_percent"]
+            if isinstance(pinned, float):
+                rounds = ", ".join(f"{value}%" for value in app["pinned_overhead_percent_per_round"])
+                table.add_row("dashboard overhead, pinned pairs", f"{pinned}% (rounds: {rounds})")
+            else:
+                table.add_row("dashboard overhead, pinned pairs", pinned)
             table.add_row("dashboard UI thread while training", f"{app['ui_thread_percent_of_one_core']}% of one core")
             table.add_row("  as a share of the run's CPU time", f"{app['ui_thread_percent_of_run_cpu']}%")
         else:

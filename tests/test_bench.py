@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from bench.accuracy import EpochPoint, first_reaching
-from bench.app import visible_characters
+from bench.app import pinned_pair, pinning_possible, start, visible_characters
 from bench.run import main
 from bench.throughput import Tick, engine_images_per_second, reference_images_per_second, steady_images_per_second
 
@@ -38,3 +40,17 @@ def test_bench_rejects_an_unknown_section(tiny_data: Path, capsys) -> None:
         main(["--data-dir", str(tiny_data), "--only", "nonsense"])
     assert exit_info.value.code == 2
     assert "unknown section(s) nonsense" in capsys.readouterr().err
+
+
+def test_a_failing_child_reports_its_error_output() -> None:
+    child = start([sys.executable, "-c", "import sys; print('x' * 200_000); sys.exit('bad data folder')"])
+    with pytest.raises(RuntimeError, match="exited 1: bad data folder"):
+        child.output(child.process.wait(60))  # 200 kB of output: a pipe would have blocked the child
+
+
+@pytest.mark.skipif(not pinning_possible(), reason="needs two CPUs and sched_setaffinity")
+def test_a_pinned_pair_trains_the_cli_and_the_dashboard_at_once(tiny_data: Path, tmp_path: Path) -> None:
+    cores = tuple(sorted(os.sched_getaffinity(0))[:2])
+    cli, app = pinned_pair(tiny_data, tmp_path, {"model": "linear", "epochs": 2}, cores)
+    assert cli > 0 and app > 0
+    assert [path.name for path in sorted(tmp_path.iterdir())] == ["app", "cli"]
