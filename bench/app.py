@@ -8,6 +8,11 @@ attribute. Throughput on both sides comes from the run's own summary.json, compu
 also prints, as one JSON line, the CPU seconds its UI thread and the whole process spent while the run trained
 (from the first progress the app drew to the end): the dashboard's cost measured directly, free of the
 run-to-run noise of throughput.
+
+With `--alternate SECONDS` the probe also switches the dashboard's drawing off and on in blocks of that
+length during the one run and prints the training speed of each block: blocks side by side share whatever
+the machine was doing, so their ratio isolates what drawing costs (this VM's speed drifts by 10-20% from run
+to run, and even between the epochs of one run).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import re
 import select
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.config import RunConfig
-from engine.events import RunFinished
+from engine.events import BatchProgress, RunFinished
 from engine.runs import list_runs
 
 NOT_INSTALLED = "n/a (dashboard not installed)"
@@ -118,18 +124,9 @@ class Child:
         return self.stdout.read().decode()
 
 
-def start(command: list[str], core: int | None = None) -> Child:
-    """Launch `command`; with `core`, pinned to that CPU and one torch thread (OpenMP reads OMP_NUM_THREADS)."""
-    env, pin = None, None
-    if core is not None:
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-        def pin() -> None:
-            os.sched_setaffinity(0, {core})
-
+def start(command: list[str]) -> Child:
     stdout, stderr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env, preexec_fn=pin)
-    return Child(process, stdout, stderr)
+    return Child(subprocess.Popen(command, stdout=stdout, stderr=stderr), stdout, stderr)
 
 
 def cli_command(data_dir: Path, runs_dir: Path, preset: dict[str, Any]) -> list[str]:
@@ -137,15 +134,12 @@ def cli_command(data_dir: Path, runs_dir: Path, preset: dict[str, Any]) -> list[
     return [*mnist_tui_command(), "train", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}", *options]
 
 
-def probe_command(data_dir: Path, runs_dir: Path, preset: dict[str, Any]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "bench.app",
-        f"--data-dir={data_dir}",
-        f"--runs-dir={runs_dir}",
-        f"--preset={json.dumps(preset)}",
-    ]
+def probe_command(
+    data_dir: Path, runs_dir: Path, preset: dict[str, Any], alternate_seconds: float | None = None
+) -> list[str]:
+    command = [sys.executable, "-m", "bench.app", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}"]
+    command.append(f"--preset={json.dumps(preset)}")
+    return command if alternate_seconds is None else [*command, f"--alternate={alternate_seconds}"]
 
 
 def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
@@ -157,42 +151,17 @@ def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: flo
 
 
 def app_run(
-    data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600
-) -> tuple[float, float, dict[str, float]]:
-    """(images/s, peak MiB, CPU seconds while training) of the same run inside the dashboard, run by the probe."""
-    child = start(probe_command(data_dir, runs_dir, preset))
+    data_dir: Path,
+    runs_dir: Path,
+    preset: dict[str, Any],
+    timeout: float = 600,
+    alternate_seconds: float | None = None,
+) -> tuple[float, float, dict[str, Any]]:
+    """(images/s, peak MiB, what the probe measured) of the same run inside the dashboard, run by the probe."""
+    child = start(probe_command(data_dir, runs_dir, preset, alternate_seconds))
     code, peak = wait_with_peak_memory(child.process, timeout)
     cpu = json.loads(child.output(code).splitlines()[-1])
     return run_images_per_second(runs_dir), peak, cpu
-
-
-def pinned_pair(
-    data_dir: Path, scratch: Path, preset: dict[str, Any], cores: tuple[int, int], timeout: float = 900
-) -> tuple[float, float]:
-    """(CLI images/s, dashboard images/s) of the two runs at the same time, each alone on one of `cores`.
-
-    Whatever slows the machine during the pair (this VM's speed drifts by 10-20% between runs) slows both
-    alike; sequential runs cannot cancel that. The dashboard shares its core with its own training here, so
-    its cost weighs at least as much as on the user's two cores.
-    """
-    cli_dir, app_dir = scratch / "cli", scratch / "app"
-    children = [
-        start(cli_command(data_dir, cli_dir, preset), cores[0]),
-        start(probe_command(data_dir, app_dir, preset), cores[1]),
-    ]
-    for child in children:
-        try:
-            code = child.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            for other in children:
-                other.process.kill()
-            raise TimeoutError(f"a pinned pair took longer than {timeout:.0f} s") from None
-        child.output(code)
-    return run_images_per_second(cli_dir), run_images_per_second(app_dir)
-
-
-def pinning_possible() -> bool:
-    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
 
 
 def visible_characters(output: bytes) -> int:
@@ -252,8 +221,68 @@ def dashboard_class() -> type:
     raise RuntimeError(f"tui.app has no App subclass taking {', '.join(APP_KEYWORDS)} as keywords")
 
 
-async def run_in_dashboard(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float) -> dict[str, float]:
-    """Start a run in the headless app, wait for its end; the CPU seconds spent while it trained.
+def switchable(app_class: type) -> type:
+    """The dashboard with a switch for its progress tick: off, it draws neither progress nor the loss chart
+    (epoch-end events still draw, as they would anyway)."""
+
+    class SwitchableDashboard(app_class):
+        drawing = True
+
+        def show_latest_progress(self) -> None:
+            if self.drawing:
+                super().show_latest_progress()
+
+    return SwitchableDashboard
+
+
+def newest_progress(app: Any) -> BatchProgress | None:
+    """The newest BatchProgress the app holds, drawn or still queued. Read on the UI thread, the only one that
+    takes from the queue."""
+    if app.live is None:
+        return None
+    return app.live.pending_progress[-1] if app.live.pending_progress else app.live.progress
+
+
+async def alternate_drawing(app: Any, finished: threading.Event, block_seconds: float) -> list[list]:
+    """[drawing, steps per second or None] per block, drawing on and off in turn. A block that spans an
+    epoch's end (evaluation) or the run's end has no speed."""
+    while newest_progress(app) is None and not finished.is_set():
+        await asyncio.sleep(0.05)
+    blocks: list[list] = []
+    previous, drawing = newest_progress(app), True
+    while not finished.is_set():
+        app.drawing = drawing
+        await asyncio.sleep(block_seconds)
+        current = newest_progress(app)
+        speed = None
+        same_epoch = current.epoch == previous.epoch and current.elapsed_seconds > previous.elapsed_seconds
+        if same_epoch and not finished.is_set():
+            speed = (current.global_step - previous.global_step) / (current.elapsed_seconds - previous.elapsed_seconds)
+        blocks.append([drawing, speed])
+        previous, drawing = current, not drawing
+    app.drawing = True
+    return blocks
+
+
+def drawing_ratios(blocks: list[list]) -> list[float]:
+    """Speed of each drawing block over the mean speed of the non-drawing blocks just before and after it
+    (either alone where the other has no speed)."""
+    ratios = []
+    for index, (drawing, speed) in enumerate(blocks):
+        neighbours = [
+            blocks[other][1] for other in (index - 1, index + 1) if 0 <= other < len(blocks) and not blocks[other][0]
+        ]
+        neighbours = [neighbour for neighbour in neighbours if neighbour is not None]
+        if drawing and speed is not None and neighbours:
+            ratios.append(speed / statistics.fmean(neighbours))
+    return ratios
+
+
+async def run_in_dashboard(
+    data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float, alternate_seconds: float | None = None
+) -> dict[str, Any]:
+    """Start a run in the headless app, wait for its end; the CPU seconds spent while it trained, and with
+    `alternate_seconds` the drawing on/off blocks.
 
     The window opens at the first message the UI thread handles once the app shows progress (messages
     flow several times a second while training) and closes at RunFinished; both ends are read on the UI
@@ -272,14 +301,19 @@ async def run_in_dashboard(data_dir: Path, runs_dir: Path, preset: dict[str, Any
             window["end"] = clocks()
             finished.set()
 
-    app = dashboard_class()(data_dir=data_dir, runs_dir=runs_dir, preset=preset, start=True)
+    app_class = dashboard_class() if alternate_seconds is None else switchable(dashboard_class())
+    app = app_class(data_dir=data_dir, runs_dir=runs_dir, preset=preset, start=True)
+    result: dict[str, Any] = {}
     async with app.run_test(size=TERMINAL_SIZE[::-1], message_hook=on_message):
-        if not await asyncio.to_thread(finished.wait, timeout):
+        waiting = asyncio.create_task(asyncio.to_thread(finished.wait, timeout))
+        if alternate_seconds is not None:
+            result["blocks"] = await alternate_drawing(app, finished, alternate_seconds)
+        if not await waiting:
             raise TimeoutError(f"the dashboard run did not finish within {timeout:.0f} s")
     if "start" not in window:
         raise RuntimeError("the run finished before the dashboard showed any progress: use a longer run")
     wall, ui, process = (end - start for start, end in zip(window["start"], window["end"], strict=True))
-    return {"window_seconds": wall, "ui_thread_cpu_seconds": ui, "process_cpu_seconds": process}
+    return {"window_seconds": wall, "ui_thread_cpu_seconds": ui, "process_cpu_seconds": process, **result}
 
 
 def main() -> None:
@@ -288,8 +322,10 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, required=True)
     parser.add_argument("--preset", type=json.loads, required=True, help="run settings as a JSON object")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--alternate", type=float, help="switch drawing off and on in blocks of this many seconds")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout))))
+    measured = asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout, args.alternate))
+    print(json.dumps(measured))
 
 
 if __name__ == "__main__":

@@ -29,13 +29,14 @@ THROUGHPUT_MODELS = ("linear", "mlp", "cnn")
 TUTORIAL_BATCH_SIZE = 64  # pytorch/examples mnist
 ACCURACY_TARGETS = {"cnn": 0.990, "best": 0.995}
 APP_PRESET = {"model": "cnn"}  # its default recipe: two epochs over the 50,000 training images, ~13 s here
+ALTERNATING_PRESET = {"model": "cnn", "epochs": 8}  # ~50 s of training: about 25 blocks
+ALTERNATING_BLOCK = 2.0  # seconds of drawing, then as many without
 APP_FIGURES = (
     "app_images_per_second",
     "app_peak_memory_mib",
     "overhead_percent",
     "overhead_percent_per_round",
-    "pinned_overhead_percent",
-    "pinned_overhead_percent_per_round",
+    "drawing_overhead_percent",
     "ui_thread_percent_of_one_core",
     "ui_thread_percent_of_run_cpu",
     "first_frame_seconds",
@@ -115,8 +116,10 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
     - Sequential pairs: CLI and dashboard runs one after the other as a user runs them, the order swapping
       each round; the median of the pairs' overheads. On this VM the speed of a run drifts by 10-20%, so
       this figure is as noisy as that.
-    - Pinned pairs: both at once, each on its own core with one torch thread, the cores swapping each round;
-      drift hits both sides alike.
+    - Drawing on and off: in one longer dashboard run per round, drawing switches off and on every few
+      seconds; each drawing block's speed against its neighbours'. Neighbouring blocks share the machine's
+      state, so this resolves a few percent. Conservative: drawing restarts at each block with the loss
+      chart's interval already elapsed, so an "on" block redraws it more often than steady drawing would.
     - The UI thread's own CPU time while the run trains: the trainer can only lose time while it runs.
     """
     from bench.app import (
@@ -124,9 +127,8 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
         app_run,
         cli_run,
         dashboard_installed,
+        drawing_ratios,
         mnist_tui_command,
-        pinned_pair,
-        pinning_possible,
         seconds_to_first_frame,
     )
 
@@ -156,21 +158,18 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
             result["app_peak_memory_mib"] = round(max(app_memory))
             result["overhead_percent"] = round(statistics.median(overheads), 1)
             result["overhead_percent_per_round"] = [round(overhead, 1) for overhead in overheads]
-            if pinning_possible():
-                cores = tuple(sorted(os.sched_getaffinity(0))[:2])
-                pinned = []
-                for index in range(rounds):
-                    order = cores if index % 2 == 0 else cores[::-1]
-                    pinned.append(pinned_pair(data_dir, Path(scratch) / f"pinned-{index}", APP_PRESET, order))
-                    console.print(
-                        f"pinned pair {index + 1}/{rounds}: cli {pinned[-1][0]:,.0f} img/s,"
-                        f" dashboard {pinned[-1][1]:,.0f} img/s (one core each)"
-                    )
-                pinned_overheads = [100 * (1 - a / c) for c, a in pinned]
-                result["pinned_overhead_percent"] = round(statistics.median(pinned_overheads), 1)
-                result["pinned_overhead_percent_per_round"] = [round(overhead, 1) for overhead in pinned_overheads]
-            else:
-                result["pinned_overhead_percent"] = "n/a (needs two CPUs and sched_setaffinity)"
+            ratios = []
+            for index in range(rounds):
+                runs_dir = Path(scratch) / f"alternating-{index}"
+                _, _, measured = app_run(data_dir, runs_dir, ALTERNATING_PRESET, alternate_seconds=ALTERNATING_BLOCK)
+                ratios.extend(drawing_ratios(measured["blocks"]))  # its CPU time is not steady drawing: not counted
+                console.print(f"drawing on/off round {index + 1}/{rounds}: {len(ratios)} drawing blocks so far")
+            result["alternating_preset"] = ALTERNATING_PRESET
+            result["drawing_blocks"] = len(ratios)
+            result["drawing_overhead_percent"] = round(100 * (1 - statistics.median(ratios)), 1) if ratios else None
+            result["drawing_overhead_percent_quartiles"] = (
+                [round(100 * (1 - q), 1) for q in statistics.quantiles(ratios, n=4)[::-1]] if len(ratios) > 1 else None
+            )
             ui = sum(seconds["ui_thread_cpu_seconds"] for seconds in cpu)
             result["ui_thread_percent_of_one_core"] = round(100 * ui / sum(s["window_seconds"] for s in cpu), 2)
             result["ui_thread_percent_of_run_cpu"] = round(100 * ui / sum(s["process_cpu_seconds"] for s in cpu), 2)
@@ -271,12 +270,14 @@ def tables(results: dict[str, Any]) -> list[Table]:
         if isinstance(overhead, float):
             rounds = ", ".join(f"{value}%" for value in app["overhead_percent_per_round"])
             table.add_row("dashboard overhead, sequential pairs", f"{overhead}% (rounds: {rounds})")
-            pinned = app["pinned_overhead_percent"]
-            if isinstance(pinned, float):
-                rounds = ", ".join(f"{value}%" for value in app["pinned_overhead_percent_per_round"])
-                table.add_row("dashboard overhead, pinned pairs", f"{pinned}% (rounds: {rounds})")
-            else:
-                table.add_row("dashboard overhead, pinned pairs", pinned)
+            drawing = app["drawing_overhead_percent"]
+            quartiles = app["drawing_overhead_percent_quartiles"]
+            table.add_row(
+                "drawing cost, on/off blocks in one run",
+                f"{drawing}% (quartiles {quartiles[0]}% to {quartiles[2]}%, {app['drawing_blocks']} blocks)"
+                if quartiles
+                else str(drawing),
+            )
             table.add_row("dashboard UI thread while training", f"{app['ui_thread_percent_of_one_core']}% of one core")
             table.add_row("  as a share of the run's CPU time", f"{app['ui_thread_percent_of_run_cpu']}%")
         else:

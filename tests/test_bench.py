@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from bench.accuracy import EpochPoint, first_reaching
-from bench.app import pinned_pair, pinning_possible, start, visible_characters
+from bench.app import drawing_ratios, start, visible_characters
 from bench.run import main
 from bench.throughput import Tick, engine_images_per_second, reference_images_per_second, steady_images_per_second
 
@@ -48,9 +47,8 @@ def test_a_failing_child_reports_its_error_output() -> None:
         child.output(child.process.wait(60))  # 200 kB of output: a pipe would have blocked the child
 
 
-@pytest.mark.skipif(not pinning_possible(), reason="needs two CPUs and sched_setaffinity")
-def test_a_pinned_pair_trains_the_cli_and_the_dashboard_at_once(tiny_data: Path, tmp_path: Path) -> None:
-    cores = tuple(sorted(os.sched_getaffinity(0))[:2])
-    cli, app = pinned_pair(tiny_data, tmp_path, {"model": "linear", "epochs": 2}, cores)
-    assert cli > 0 and app > 0
-    assert [path.name for path in sorted(tmp_path.iterdir())] == ["app", "cli"]
+def test_drawing_blocks_compare_with_their_non_drawing_neighbours() -> None:
+    blocks = [[True, 10.0], [False, 20.0], [True, 18.0], [False, None], [True, 9.0], [False, 10.0], [True, None]]
+    # The first against its one neighbour, the second against the one with a speed, the third against 10.
+    assert drawing_ratios(blocks) == [0.5, 0.9, 0.9]
+    assert drawing_ratios([[True, 5.0]]) == []  # no neighbour: no ratio
