@@ -25,8 +25,8 @@ class LiveRun:
     """Series for the charts, the latest progress and evaluation, and the run's status.
 
     Progress events skip the app's message queue: the training thread appends them to `pending_progress`
-    (a deque, safe across threads) and the display tick folds them in, so up to twenty events a second cost
-    the UI thread two wake-ups, not twenty.
+    (a deque, safe across threads) and the once-a-second display tick folds them in: up to twenty events a
+    second cost the UI thread one wake-up, not twenty.
     """
 
     def __init__(self) -> None:
