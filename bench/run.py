@@ -110,6 +110,25 @@ def measure_accuracy(data_dir: Path, seeds: dict[str, list[int]], console: Conso
     return results
 
 
+def measure_drawing_cost(data_dir: Path, scratch: Path, rounds: int, console: Console) -> dict[str, Any]:
+    """Drawing switched off and on in blocks within one dashboard run per round (see measure_app)."""
+    from bench.app import app_run, drawing_ratios
+
+    ratios = []
+    for index in range(rounds):
+        runs_dir = scratch / f"alternating-{index}"
+        _, _, measured = app_run(data_dir, runs_dir, ALTERNATING_PRESET, alternate_seconds=ALTERNATING_BLOCK)
+        ratios.extend(drawing_ratios(measured["blocks"]))  # its CPU time is not steady drawing: not counted
+        console.print(f"drawing on/off round {index + 1}/{rounds}: {len(ratios)} drawing blocks so far")
+    quartiles = statistics.quantiles(ratios, n=4)[::-1] if len(ratios) > 1 else None
+    return {
+        "alternating_preset": ALTERNATING_PRESET,
+        "drawing_blocks": len(ratios),
+        "drawing_overhead_percent": round(100 * (1 - statistics.median(ratios)), 1) if ratios else None,
+        "drawing_overhead_percent_quartiles": [round(100 * (1 - q), 1) for q in quartiles] if quartiles else None,
+    }
+
+
 def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]:
     """The dashboard's cost on training three ways.
 
@@ -127,7 +146,6 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
         app_run,
         cli_run,
         dashboard_installed,
-        drawing_ratios,
         mnist_tui_command,
         seconds_to_first_frame,
     )
@@ -137,7 +155,7 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
     installed = dashboard_installed()
     with tempfile.TemporaryDirectory(prefix="mnist-tui-bench-") as scratch:
         for index in range(rounds):
-            sides = ["cli", "app"] if index % 2 == 0 or not installed else ["app", "cli"]
+            sides = ["cli"] if not installed else ["cli", "app"] if index % 2 == 0 else ["app", "cli"]
             for side in sides:
                 runs_dir = Path(scratch) / f"{side}-{index}"
                 if side == "cli":
@@ -149,7 +167,8 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
                     app.append(speed)
                     app_memory.append(peak)
                     cpu.append(seconds)
-            console.print(f"app round {index + 1}/{rounds}: cli {cli[-1]:,.0f} img/s, dashboard {app[-1]:,.0f} img/s")
+            dashboard = f", dashboard {app[-1]:,.0f} img/s" if installed else ""
+            console.print(f"app round {index + 1}/{rounds}: cli {cli[-1]:,.0f} img/s{dashboard}")
         result["cli_images_per_second"] = round(statistics.median(cli))
         result["cli_peak_memory_mib"] = round(max(cli_memory))
         if installed:
@@ -158,18 +177,7 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
             result["app_peak_memory_mib"] = round(max(app_memory))
             result["overhead_percent"] = round(statistics.median(overheads), 1)
             result["overhead_percent_per_round"] = [round(overhead, 1) for overhead in overheads]
-            ratios = []
-            for index in range(rounds):
-                runs_dir = Path(scratch) / f"alternating-{index}"
-                _, _, measured = app_run(data_dir, runs_dir, ALTERNATING_PRESET, alternate_seconds=ALTERNATING_BLOCK)
-                ratios.extend(drawing_ratios(measured["blocks"]))  # its CPU time is not steady drawing: not counted
-                console.print(f"drawing on/off round {index + 1}/{rounds}: {len(ratios)} drawing blocks so far")
-            result["alternating_preset"] = ALTERNATING_PRESET
-            result["drawing_blocks"] = len(ratios)
-            result["drawing_overhead_percent"] = round(100 * (1 - statistics.median(ratios)), 1) if ratios else None
-            result["drawing_overhead_percent_quartiles"] = (
-                [round(100 * (1 - q), 1) for q in statistics.quantiles(ratios, n=4)[::-1]] if len(ratios) > 1 else None
-            )
+            result.update(measure_drawing_cost(data_dir, Path(scratch), rounds, console))
             ui = sum(seconds["ui_thread_cpu_seconds"] for seconds in cpu)
             result["ui_thread_percent_of_one_core"] = round(100 * ui / sum(s["window_seconds"] for s in cpu), 2)
             result["ui_thread_percent_of_run_cpu"] = round(100 * ui / sum(s["process_cpu_seconds"] for s in cpu), 2)

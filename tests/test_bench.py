@@ -52,3 +52,18 @@ def test_drawing_blocks_compare_with_their_non_drawing_neighbours() -> None:
     # The first against its one neighbour, the second against the one with a speed, the third against 10.
     assert drawing_ratios(blocks) == [0.5, 0.9, 0.9]
     assert drawing_ratios([[True, 5.0]]) == []  # no neighbour: no ratio
+
+
+def test_without_the_dashboard_the_app_section_measures_the_cli_and_says_so(monkeypatch) -> None:
+    from rich.console import Console
+
+    import bench.app
+    from bench.run import measure_app, tables
+
+    monkeypatch.setattr(bench.app, "dashboard_installed", lambda: False)
+    monkeypatch.setattr(bench.app, "cli_run", lambda data_dir, runs_dir, preset: (1000.0, 500.0))
+    monkeypatch.setattr(bench.app, "app_run", lambda *args, **kwargs: pytest.fail("the dashboard was run"))
+    result = measure_app(Path("unused"), 2, Console(quiet=True))
+    assert result["cli_images_per_second"] == 1000
+    assert result["overhead_percent"] == bench.app.NOT_INSTALLED
+    assert len(tables({"app": result})) == 1
