@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from tui.widgets.cursor import ARROW_BINDINGS
 from tui.widgets.digits import DigitImage
 from tui.widgets.newest_run import FollowsNewestRun
 
@@ -54,10 +55,7 @@ class DrawingCanvas(Widget, can_focus=True):
     DrawingCanvas:focus {{ border: round $accent; }}
     """
     BINDINGS = [
-        Binding("up", "move(-1, 0)", "up", show=False),
-        Binding("down", "move(1, 0)", "down", show=False),
-        Binding("left", "move(0, -1)", "left", show=False),
-        Binding("right", "move(0, 1)", "right", show=False),
+        *ARROW_BINDINGS,
         Binding("shift+up", "move(-1, 0, True)", "paint up", show=False),
         Binding("shift+down", "move(1, 0, True)", "paint down", show=False),
         Binding("shift+left", "move(0, -1, True)", "paint left", show=False),

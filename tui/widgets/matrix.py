@@ -13,6 +13,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from tui.widgets.cursor import ARROW_BINDINGS
+
 NO_MATRIX = "no confusion matrix yet"
 
 
@@ -42,10 +44,7 @@ class SelectableConfusionMatrix(Widget, can_focus=True):
     SelectableConfusionMatrix { height: auto; width: auto; min-height: 3; }
     """
     BINDINGS = [
-        Binding("up", "move(-1, 0)", "up", show=False),
-        Binding("down", "move(1, 0)", "down", show=False),
-        Binding("left", "move(0, -1)", "left", show=False),
-        Binding("right", "move(0, 1)", "right", show=False),
+        *ARROW_BINDINGS,
         Binding("enter", "select", "show cell's mistakes"),
         Binding("w", "worst", "worst cell"),
     ]
