@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from fake_run import scripted_events
+from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from engine.config import RunConfig
 from engine.events import BatchProgress, PauseChanged
 from tui.live_run import LiveRun
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
 from tui.widgets.charts import LineChart, epoch_lines
+from tui.widgets.progress import ProgressPanel
 
 
 def test_series_stays_bounded_and_keeps_the_mean() -> None:
@@ -83,3 +87,30 @@ def test_a_slow_chart_redraws_less_often() -> None:
     chart._render_seconds = 0.03  # as measured by render_lines(): 30 ms a redraw
     assert chart.redraw_interval == 3.0  # 1% of one core
     assert LineChart("accuracy", min_interval=0.1).redraw_interval == 0.1  # no budget: the floor only
+
+
+def test_progress_panel_shows_the_figures_over_a_bar_for_the_whole_run() -> None:
+    class Host(App):
+        def compose(self) -> ComposeResult:
+            yield ProgressPanel()
+
+    shown: list[list[str]] = []
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(100, 4)) as pilot:
+            panel = app.query_one(ProgressPanel)
+            for event in (BatchProgress(2, 4, 5, 10, 15, 0.25, 1234.0, 3.0, 5.0), None):
+                if event is None:
+                    panel.show_message("paused")
+                else:
+                    panel.show(event)
+                await pilot.pause()
+                shown.append([strip.text for strip in panel.render_lines(Region(0, 0, panel.size.width, 2))])
+
+    asyncio.run(scenario())
+    (figures, bar), (message, bar_kept) = shown
+    assert figures.startswith("epoch 2/4  step 5/10  loss 0.2500  1,234 img/s  elapsed")
+    assert bar.rstrip().endswith("38%")  # 15 of the run's 40 steps
+    assert bar.startswith("━") and len(bar.rstrip()) == 100
+    assert message.rstrip() == "paused" and bar_kept == bar  # a message replaces the figures, not the bar

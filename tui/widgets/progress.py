@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import ProgressBar, Static
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+from textual.widget import Widget
 
 from engine.events import BatchProgress
 from tui.formatting import format_duration
+
+IDLE_MESSAGE = "no run yet: press s to start one with the current setup"
 
 
 def progress_text(progress: BatchProgress) -> str:
@@ -18,25 +22,62 @@ def progress_text(progress: BatchProgress) -> str:
     )
 
 
-class ProgressPanel(Vertical):
-    """A bar over the whole run (all epochs' steps) and one line of figures."""
+class ProgressPanel(Widget):
+    """One line of figures over a bar for the whole run (all epochs' steps).
 
-    def compose(self) -> ComposeResult:
-        yield Static("no run yet: press s to start one with the current setup", id="progress-text")
-        yield ProgressBar(total=1, show_eta=False, id="progress-bar")
+    One widget, repainted only when the display tick hands it new progress: every screen update walks the
+    whole visible screen (~8 ms of the UI thread here), and Textual's ProgressBar, four widgets, also
+    repaints once a second on a timer of its own, which doubled the updates while training.
+    """
+
+    DEFAULT_CSS = """
+    ProgressPanel {
+        height: 2;
+    }
+    ProgressPanel > .progress-panel--bar {
+        color: $primary;
+    }
+    ProgressPanel > .progress-panel--back {
+        color: $surface-lighten-1;
+    }
+    ProgressPanel > .progress-panel--done {
+        color: $success;
+    }
+    """
+    COMPONENT_CLASSES = {"progress-panel--bar", "progress-panel--back", "progress-panel--done"}
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.message = IDLE_MESSAGE
+        self.completed, self.total = 0, 1
+
+    @property
+    def fraction(self) -> float:
+        return min(self.completed / self.total, 1.0) if self.total > 0 else 0.0
+
+    def render(self) -> RenderableType:
+        bar = ProgressBar(
+            total=self.total,
+            completed=self.completed,
+            style=self.get_component_rich_style("progress-panel--back"),
+            complete_style=self.get_component_rich_style("progress-panel--bar"),
+            finished_style=self.get_component_rich_style("progress-panel--done"),
+        )
+        bar_row = Table.grid(expand=True)
+        bar_row.add_column(ratio=1)
+        bar_row.add_column(width=5, justify="right")
+        bar_row.add_row(bar, f"{self.fraction:.0%}")
+        return Group(Text(self.message, no_wrap=True, overflow="ellipsis"), bar_row)
 
     def show(self, progress: BatchProgress) -> None:
-        self.set_text(progress_text(progress))
-        self.query_one(ProgressBar).update(
-            total=progress.epochs * progress.steps_per_epoch, progress=progress.global_step
-        )
+        self.message = progress_text(progress)
+        self.completed, self.total = progress.global_step, progress.epochs * progress.steps_per_epoch
+        self.refresh()
 
     def show_message(self, message: str) -> None:
-        self.set_text(message)
-
-    def set_text(self, text: str) -> None:
-        # The line is one row high (app.tcss), so new text never resizes it: repaint only, no screen-wide layout.
-        self.query_one("#progress-text", Static).update(text, layout=False)
+        self.message = message
+        self.refresh()
 
     def reset(self) -> None:
-        self.query_one(ProgressBar).update(total=1, progress=0)
+        self.completed, self.total = 0, 1
+        self.refresh()
