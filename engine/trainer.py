@@ -59,6 +59,9 @@ LOSS_SMOOTHING = 0.05  # weight of the newest batch in the smoothed loss
 # glibc's mmap threshold (engine/__init__.py): at 4096 a cnn evaluation spent most of its time faulting in
 # fresh pages, 0.8 s on the 10,000 test images against 0.33 s at 512.
 EVAL_BATCH_SIZE = 512
+# Devices with fused optimizer kernels (one kernel updates every parameter): on this 2-core CPU a training step of
+# linear is 22% faster with them, mlp 12% (1 s blocks in turn); cnn, mostly convolution, the same.
+FUSED_OPTIMIZER_DEVICES = frozenset({"cpu", "cuda", "mps", "xpu"})
 
 
 class RunEnded(Exception):
@@ -307,11 +310,14 @@ class Trainer:
     def _optimizer(self) -> torch.optim.Optimizer:
         config = self.config
         params = self.model.parameters()
+        options = dict(lr=config.lr, weight_decay=config.weight_decay)
+        if self.device.type in FUSED_OPTIMIZER_DEVICES:
+            options["fused"] = True
         if config.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+            return torch.optim.SGD(params, momentum=0.9, nesterov=True, **options)
         if config.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+            return torch.optim.AdamW(params, **options)
+        return torch.optim.Adam(params, **options)
 
     def _autocast(self) -> Callable[[], Any]:
         if not self.config.amp:
