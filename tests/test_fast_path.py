@@ -43,3 +43,11 @@ def test_a_compile_that_fails_at_the_first_batch_falls_back_to_eager(
     status, notices = run(config, tiny_data, runs_dir)
     assert status == "completed"
     assert notices == ["torch.compile failed (no C++ compiler found); training without it"]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_every_optimizer_trains_with_fused_kernels_on_cpu(tiny_data: Path, runs_dir: Path, optimizer: str) -> None:
+    config = RunConfig(model="linear", device="cpu", epochs=1, batch_size=64, optimizer=optimizer)
+    trainer = Trainer(config, runs_dir=runs_dir, data_dir=tiny_data, emit=lambda event: None, download=False)
+    assert trainer.run().status == "completed"
+    assert trainer.optimizer.param_groups[0]["fused"] is True
