@@ -118,7 +118,7 @@ MODELS: dict[str, ModelSpec] = {
             "mlp",
             "Two hidden nn.Linear layers (512, 256) with ReLU and dropout",
             MLP,
-            dict(epochs=8, batch_size=128, lr=0.002, optimizer="adam", schedule="onecycle"),
+            dict(epochs=8, batch_size=256, lr=0.003, optimizer="adam", schedule="onecycle"),
         ),
         ModelSpec(
             "cnn",
