@@ -453,7 +453,6 @@ class Trainer:
             self.emit(ended)
             self.emit(evaluated)
             self._save_checkpoints(epoch, evaluated.accuracy)
-        self.train_seconds = time.perf_counter() - train_start - self._paused_seconds
 
     def _diverged(self, epoch: int, step: int, value: float) -> None:
         raise RunEnded(
@@ -540,7 +539,9 @@ class Trainer:
             "val_f1": best_val["val_f1"] if best_val else None,
             "test_accuracy": test.accuracy if test else None,
             "test_f1": test.f1 if test else None,
-            "train_seconds": getattr(self, "train_seconds", None),
+            # The epochs kept, validation included: a resumed run counts those before its restart too, and a
+            # stopped run its finished epochs.
+            "train_seconds": sum(epoch["seconds"] for epoch in epochs_done) if epochs_done else None,
             "duration_seconds": time.perf_counter() - self._wall_start,
             "started_at": self._started_at.isoformat(timespec="seconds"),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

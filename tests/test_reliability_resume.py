@@ -84,6 +84,9 @@ def test_a_dead_process_lock_reads_as_interrupted(tmp_path: Path) -> None:
 def test_resume_continues_to_the_same_result(tiny_data: Path, runs_dir: Path) -> None:
     straight = Trainer(CONFIG, runs_dir=runs_dir / "straight", data_dir=tiny_data).run()
     run_dir = _stopped_run(tiny_data, runs_dir / "stopped", after_epochs=1)
+    (first_epoch,), _ = read_metrics(run_dir)
+    stopped = json.loads((run_dir / "summary.json").read_text())
+    assert stopped["train_seconds"] == pytest.approx(first_epoch["seconds"])  # the finished epoch counts
 
     events: list = []
     finished = Trainer.from_run(run_dir, data_dir=tiny_data, emit=events.append).run()
@@ -93,6 +96,8 @@ def test_resume_continues_to_the_same_result(tiny_data: Path, runs_dir: Path) ->
     assert finished.status == "completed" and finished.run_dir == str(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3
+    epochs, _ = read_metrics(run_dir)
+    assert summary["train_seconds"] == pytest.approx(sum(epoch["seconds"] for epoch in epochs))  # epoch 1 too
     # Same weights, optimizer state, schedule and shuffling as a run never stopped: same numbers.
     assert _metric_numbers(run_dir) == _metric_numbers(Path(straight.run_dir))
 
