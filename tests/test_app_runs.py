@@ -108,3 +108,23 @@ def test_resume_key_continues_the_run_through_from_run(tmp_path: Path) -> None:
             assert app.status == "finished"
 
     asyncio.run(scenario())
+
+
+def test_run_status_fits_an_80_column_screen(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, 1, None)  # "interrupted": the longest status
+    visible: list[str] = []
+
+    async def scenario() -> None:
+        app = make_app(runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("4")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            table = app.query_one("#runs-table")
+            visible.extend(strip.text for strip in table.render_lines(table.region.reset_offset)[:2])
+
+    asyncio.run(scenario())
+    header, row = visible
+    assert "status" in header and "interrupted" in row and "test F1" in header

@@ -21,7 +21,8 @@ from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
 from tui.widgets.confusion import ConfusionView
 
 RESUMABLE_STATUSES = ("interrupted", "stopped")
-COLUMNS = ("  date", "dataset/model", "epochs", "val acc", "test acc", "test F1", "time", "status")
+# Status straight after the run's name and time last: at 80 columns everything but the time fits.
+COLUMNS = ("  date", "data/model", "status", "epochs", "val acc", "test acc", "test F1", "time")
 MARK = "✓ "
 
 
@@ -39,12 +40,12 @@ def run_row(run: RunRecord, marked: bool) -> tuple[str | Text, ...]:
     return (
         f"{MARK if marked else '  '}{run_date(run)}",
         f"{run.config.get('dataset', '?')}/{run.config.get('model', '?')}",
+        Text(run.status, style=status_style),
         f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
         format_metric(run.best_val_accuracy),
         format_metric(summary.get("test_accuracy")),
         format_metric(summary.get("test_f1")),
         format_duration(summary.get("duration_seconds")),
-        Text(run.status, style=status_style),
     )
 
 
