@@ -36,6 +36,14 @@ def make_app(runs_dir: Path, trainer_loader=fake_trainer_class) -> MnistTuiApp:
     )
 
 
+async def open_runs_tab(pilot) -> None:
+    """Once the runs folder has been read, switch to the Runs tab and let it show them."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.press("4")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def test_runs_tab_shows_and_compares_runs(tmp_path: Path) -> None:
     runs_dir = tmp_path / "runs"
     write_run(runs_dir, 3, {"status": "completed", "test_accuracy": 0.95, "test_f1": 0.95, "duration_seconds": 61})
@@ -44,10 +52,7 @@ def test_runs_tab_shows_and_compares_runs(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(runs_dir)
         async with app.run_test(size=(120, 40)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("4")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await open_runs_tab(pilot)
             panel = app.query_one(RunsPanel)
             assert [run.status for run in panel.runs] == ["interrupted", "completed"]
             assert panel.query_one("#runs-accuracy", LineChart).point_count == 4  # train + val, two epochs
@@ -68,9 +73,7 @@ def test_resume_key_without_engine_support_says_so(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(runs_dir)  # FakeTrainer has no from_run
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("4")
-            await app.workers.wait_for_complete()
+            await open_runs_tab(pilot)
             app.query_one("#runs-table").focus()
             await pilot.press("r")
             await pilot.pause()
@@ -96,9 +99,7 @@ def test_resume_key_continues_the_run_through_from_run(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(runs_dir, trainer_loader=lambda: ResumableTrainer)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("4")
-            await app.workers.wait_for_complete()
+            await open_runs_tab(pilot)
             app.query_one("#runs-table").focus()
             await pilot.press("r")
             await pilot.pause()
@@ -118,10 +119,7 @@ def test_run_status_fits_an_80_column_screen(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(runs_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("4")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await open_runs_tab(pilot)
             table = app.query_one("#runs-table")
             visible.extend(strip.text for strip in table.render_lines(table.region.reset_offset)[:2])
 
