@@ -5,9 +5,11 @@ Layout of `<runs_dir>/<YYYYmmdd-HHMMSS>-<dataset>-<model>/`:
   metrics.jsonl   one JSON line per finished epoch ({"kind": "epoch"}) and per evaluation ({"kind": "evaluation"})
   summary.json    the final results row (absent while running, or when the process was killed)
   best.pt/last.pt checkpoints (written by the trainer through `atomic_write`)
-  run.pid         the id of the process training it; present only while it trains
+  run.pid         the id of the process training it and, where /proc tells, when that process started;
+                  present only while it trains
 
-A run with no summary.json is "running" while the process named in run.pid is alive, else "interrupted".
+A run with no summary.json is "running" while the process named in run.pid is alive (and started when run.pid
+says: a dead trainer's id may since have gone to another process), else "interrupted".
 """
 
 from __future__ import annotations
@@ -152,8 +154,10 @@ class RunDirectory:
 
     def lock(self) -> None:
         """Mark the run as being trained by this process (see `running_pid`)."""
+        pid = os.getpid()
+        started = process_start_time(pid)
         with atomic_write(self.path / LOCK_FILE) as f:
-            f.write(f"{os.getpid()}\n")
+            f.write(f"{pid} {started}\n" if started else f"{pid}\n")
 
     def unlock(self) -> None:
         try:
@@ -172,13 +176,29 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def process_start_time(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks after boot (Linux's /proc), or None where that is unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) ": field 3 onwards; the name may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
 def running_pid(path: Path) -> int | None:
     """The id of the live process training the run at `path`, or None (never started, finished, or killed)."""
     try:
-        pid = int((Path(path) / LOCK_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
+        fields = (Path(path) / LOCK_FILE).read_text().split()
+        pid = int(fields[0])
+    except (FileNotFoundError, ValueError, IndexError):
         return None
-    return pid if pid > 0 and _process_alive(pid) else None
+    if pid <= 0 or not _process_alive(pid):
+        return None
+    recorded = fields[1] if len(fields) > 1 else None
+    if recorded is not None and process_start_time(pid) not in (None, recorded):
+        return None  # the trainer died and its id now names another process
+    return pid
 
 
 @dataclass

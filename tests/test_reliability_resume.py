@@ -11,7 +11,7 @@ import pytest
 from engine.config import RunConfig
 from engine.events import EpochEnded, RunStarted
 from engine.models import Linear
-from engine.runs import LOCK_FILE, RunDirectory, RunsError, load_run, read_metrics
+from engine.runs import LOCK_FILE, RunDirectory, RunsError, load_run, process_start_time, read_metrics
 from engine.trainer import Trainer
 from tui.cli import main
 
@@ -78,6 +78,15 @@ def test_a_dead_process_lock_reads_as_interrupted(tmp_path: Path) -> None:
     run.lock()
     assert load_run(run.path).status == "running"
     (run.path / LOCK_FILE).write_text("999999999\n")  # no such process
+    assert load_run(run.path).status == "interrupted"
+
+
+@pytest.mark.skipif(process_start_time(os.getpid()) is None, reason="needs /proc to tell when a process started")
+def test_a_lock_whose_process_id_was_reused_reads_as_interrupted(tmp_path: Path) -> None:
+    run = RunDirectory.create(tmp_path, "mnist", "linear", CONFIG.to_dict())
+    run.lock()
+    assert (run.path / LOCK_FILE).read_text().split() == [str(os.getpid()), process_start_time(os.getpid())]
+    (run.path / LOCK_FILE).write_text(f"{os.getpid()} 1\n")  # this id, but a process started at boot
     assert load_run(run.path).status == "interrupted"
 
 
