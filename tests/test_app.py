@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from engine.events import PauseChanged, RunFinished, RunStarted
@@ -55,6 +57,18 @@ def engine_event(kind: type, **fields) -> Callable[[Message], bool]:
 
 def make_app(tiny_data: Path, runs_dir: Path, **preset) -> MnistTuiApp:
     return MnistTuiApp(data_dir=tiny_data, runs_dir=runs_dir, preset=preset)
+
+
+@asynccontextmanager
+async def started_long_run(tiny_data: Path, runs_dir: Path) -> AsyncIterator[tuple[MnistTuiApp, Pilot, MessageWaiter]]:
+    """The app at 80x24 just after it started a run of the linear model long enough to outlast the test."""
+    app = make_app(tiny_data, runs_dir, model="linear", epochs=2000)
+    waiter = MessageWaiter()
+    async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("s")
+        await waiter.wait_for(engine_event(RunStarted))
+        yield app, pilot, waiter
 
 
 async def type_into(pilot, field: str, text: str) -> None:
@@ -111,12 +125,7 @@ def test_pick_model_train_and_export(tiny_data: Path, runs_dir: Path) -> None:
 
 def test_pause_resume_and_stop_from_keys(tiny_data: Path, runs_dir: Path) -> None:
     async def scenario() -> None:
-        app = make_app(tiny_data, runs_dir, model="linear", epochs=2000)
-        waiter = MessageWaiter()
-        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("s")
-            await waiter.wait_for(engine_event(RunStarted))
+        async with started_long_run(tiny_data, runs_dir) as (app, pilot, waiter):
             await pilot.press("p")
             await waiter.wait_for(engine_event(PauseChanged, paused=True))
             await pilot.pause()
@@ -164,12 +173,7 @@ def test_quit_during_training_leaves_no_thread(tiny_data: Path, runs_dir: Path) 
     finished_runs: list[RunFinished] = []
 
     async def scenario() -> None:
-        app = make_app(tiny_data, runs_dir, model="linear", epochs=2000)
-        waiter = MessageWaiter()
-        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("s")
-            await waiter.wait_for(engine_event(RunStarted))
+        async with started_long_run(tiny_data, runs_dir) as (app, pilot, waiter):
             await pilot.press("q")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen)
@@ -188,12 +192,7 @@ def test_quit_during_training_leaves_no_thread(tiny_data: Path, runs_dir: Path) 
 
 def test_app_closing_while_paused_still_ends_the_trainer(tiny_data: Path, runs_dir: Path) -> None:
     async def scenario() -> None:
-        app = make_app(tiny_data, runs_dir, model="linear", epochs=2000)
-        waiter = MessageWaiter()
-        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.press("s")
-            await waiter.wait_for(engine_event(RunStarted))
+        async with started_long_run(tiny_data, runs_dir) as (app, pilot, waiter):
             await pilot.press("p")
             await waiter.wait_for(engine_event(PauseChanged, paused=True))
         # Leaving run_test closes the app without q: the paused trainer must still stop.
