@@ -178,11 +178,6 @@ class DrawTab(FollowsNewestRun, Horizontal):
             self.run_dir = run_dir
             self.probabilities = probabilities
 
-    class Failed(Message):
-        def __init__(self, message: str):
-            super().__init__()
-            self.message = message
-
     class ModelLoaded(Message):
         def __init__(self, predictor: Any):
             super().__init__()
@@ -221,13 +216,11 @@ class DrawTab(FollowsNewestRun, Horizontal):
     @work(thread=True, exclusive=True, exit_on_error=False, group="draw-model")
     def _load(self, run_dir: Path | None) -> None:
         from engine.inspect import Predictor
-        from engine.runs import newest_trained_run
 
         try:
             if run_dir is None:
-                run_dir = newest_trained_run(self.runs_dir)
+                run_dir = self.newest_run_or_say_none()
                 if run_dir is None:
-                    self.post_message(self.Failed(f"no trained run in {self.runs_dir} yet: train one first"))
                     return
             predictor = Predictor(run_dir)
             if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
@@ -241,7 +234,7 @@ class DrawTab(FollowsNewestRun, Horizontal):
         self._model_status(f"model: [b]{config.model}[/b] on {config.dataset} from {self.predictor.run_dir.name}")
         self._classify(self.query_one(DrawingCanvas).snapshot())
 
-    def on_draw_tab_failed(self, message: Failed) -> None:
+    def on_follows_newest_run_failed(self, message: FollowsNewestRun.Failed) -> None:
         self._model_status(f"[red]{message.message}[/red]")
 
     def on_drawing_canvas_changed(self, message: DrawingCanvas.Changed) -> None:

@@ -145,11 +145,6 @@ class MistakesTab(FollowsNewestRun, Vertical):
         Binding("a", "clear_filter", "all mistakes"),
     ]
 
-    class Failed(Message):
-        def __init__(self, message: str):
-            super().__init__()
-            self.message = message
-
     class Inspected(Message):
         def __init__(self, inspection: Any):
             super().__init__()
@@ -186,13 +181,11 @@ class MistakesTab(FollowsNewestRun, Vertical):
     def _load(self, run_dir: Path | None, split: str | None) -> None:
         from engine.checkpoints import CheckpointError
         from engine.inspect import inspect_run
-        from engine.runs import newest_trained_run
 
         try:
             if run_dir is None:
-                run_dir = newest_trained_run(self.runs_dir)
+                run_dir = self.newest_run_or_say_none()
                 if run_dir is None:
-                    self.post_message(self.Failed(f"no trained run in {self.runs_dir} yet: train one first"))
                     return
             inspection = inspect_run(run_dir, self.data_dir, split)
             if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
@@ -221,7 +214,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
         if self.inspection is not None:
             self._update_header()
 
-    def on_mistakes_tab_failed(self, message: Failed) -> None:
+    def on_follows_newest_run_failed(self, message: FollowsNewestRun.Failed) -> None:
         self._status(f"[red]{message.message}[/red]")
 
     def on_selectable_confusion_matrix_cell_selected(self, message: SelectableConfusionMatrix.CellSelected) -> None:

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual.message import Message
+
 
 class FollowsNewestRun:
     """Mixed into a widget that implements `load_newest()` (start loading the newest trained run)."""
 
+    class Failed(Message):
+        """The run could not be loaded or used; `message` says why, for the tab's status line."""
+
+        def __init__(self, message: str):
+            super().__init__()
+            self.message = message
+
     requested = False  # a run was asked for, or the newest one looked up
+    runs_dir: Path
+
+    def newest_run_or_say_none(self) -> Path | None:
+        """The newest trained run in `runs_dir`; None, with a Failed message saying so, while there is none."""
+        from engine.runs import newest_trained_run
+
+        run_dir = newest_trained_run(self.runs_dir)
+        if run_dir is None:
+            self.post_message(self.Failed(f"no trained run in {self.runs_dir} yet: train one first"))
+        return run_dir
 
     def load_newest(self) -> None:
         raise NotImplementedError
