@@ -240,7 +240,9 @@ def newest_progress(app: Any) -> BatchProgress | None:
     takes from the queue."""
     if app.live is None:
         return None
-    return app.live.pending_progress[-1] if app.live.pending_progress else app.live.progress
+    # list() copies the deque in one step under the GIL; iterating it directly races the training thread.
+    queued = [event for event in list(app.live.pending) if isinstance(event, BatchProgress)]
+    return queued[-1] if queued else app.live.progress
 
 
 async def alternate_drawing(app: Any, finished: threading.Event, block_seconds: float) -> list[list]:

@@ -53,7 +53,7 @@ def progress(step: int) -> BatchProgress:
 
 def test_queued_progress_folds_in_order_once() -> None:
     live = LiveRun()
-    live.pending_progress.extend(progress(step) for step in (1, 2, 3))
+    live.pending.extend(progress(step) for step in (1, 2, 3))
     assert live.fold_pending()
     assert live.progress.step == 3
     assert live.train_loss.points()[0] == [0.1, 0.2, 0.3]  # every step reached the loss chart, not only the last

@@ -23,7 +23,16 @@ from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabP
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, Evaluated, Event, PauseChanged, RunFinished, RunStarted
+from engine.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    Evaluated,
+    Event,
+    PauseChanged,
+    RunFinished,
+    RunStarted,
+)
 from engine.runs import list_runs
 from tui.live_run import LiveRun
 from tui.messages import (
@@ -46,6 +55,7 @@ from tui.widgets.runs import RunsPanel
 from tui.widgets.setup import SetupPanel
 
 PROGRESS_DISPLAY_INTERVAL = 1.0  # seconds between redraws of the progress line while training
+TICK_EVENTS = (BatchProgress, EpochEnded, Evaluated, CheckpointSaved)  # drawn by the tick; others at once
 LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)...
 LOSS_CHART_CPU_SHARE = 0.005  # ...or longer, so its redraws take at most 0.5% of one core (every ~3 s at 120x40)
 Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
@@ -321,9 +331,8 @@ class MnistTuiApp(App[int]):
         def emit(event: Event) -> None:
             if worker.is_cancelled:
                 self.stop_training()
-            if isinstance(event, BatchProgress):
-                live.pending_progress.append(event)  # drawn by the display tick: no wake-up per batch
-            else:
+            live.pending.append(event)
+            if not isinstance(event, TICK_EVENTS):  # the others wait for the display tick: no wake-up per batch
                 self.post_message(EngineEvent(event))
 
         trainer = build(self.trainer_loader(), emit)
@@ -417,47 +426,54 @@ class MnistTuiApp(App[int]):
     # --- engine events ------------------------------------------------------------------------------
 
     def on_engine_event(self, message: EngineEvent) -> None:
-        if self.live is None or not self.dashboard_shown:
-            return
-        # The progress queued before this event first, in order; drawn now so no later tick overwrites the
-        # messages below with older figures.
-        self.show_latest_progress()
-        event = message.event
-        self.live.apply(event)
-        self.query_one(EventLog).add_event(event)
-        if isinstance(event, Evaluated):
-            self.refresh_charts()
-            self.query_one("#confusion-view", ConfusionView).show(asdict(event))
-        elif isinstance(event, PauseChanged):
-            if event.paused:
-                self.query_one("#loss-chart", LineChart).flush()  # the tick draws it no more until resumed
-            self.query_one(ProgressPanel).show_message(
-                f"paused at epoch {event.epoch}, step {event.step}: press p to resume" if event.paused else "resumed"
-            )
-        elif isinstance(event, RunFinished):
-            self.query_one(ProgressPanel).show_message(f"{self.live.status}: {event.message}")
-            for chart in self.query_one("#charts").query(LineChart):
-                chart.flush()
-            self.load_runs_worker()
-            self.query_one(MistakesTab).follow_newest()
-            self.query_one(DrawTab).follow_newest()
-        elif isinstance(event, RunStarted):
-            self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
-        self.update_header()
+        # The event waits in the queue behind everything emitted before it: drawing the queue keeps the order.
+        self.draw_pending()
 
     def show_latest_progress(self) -> None:
-        """The display tick: fold in the queued progress events and draw the newest, if any arrived."""
+        """The display tick."""
+        self.draw_pending()
+
+    def draw_pending(self) -> None:
+        """Fold in the events the training thread queued, in order, and draw what they changed, once."""
         if self.live is None or not self.dashboard_shown:
             return
-        if self.live.fold_pending():
-            self.progress_shown = False
-        if self.progress_shown or self.live.progress is None:
+        evaluated = None
+        for event in self.live.fold_pending():
+            if isinstance(event, BatchProgress):
+                self.progress_shown = False
+                continue
+            self.query_one(EventLog).add_event(event)
+            if isinstance(event, Evaluated):
+                evaluated = event
+                continue
+            self.draw_progress()  # before a message below, so no later tick overwrites it with older figures
+            if isinstance(event, PauseChanged):
+                if event.paused:
+                    self.query_one("#loss-chart", LineChart).flush()  # the tick draws it no more until resumed
+                paused = f"paused at epoch {event.epoch}, step {event.step}: press p to resume"
+                self.query_one(ProgressPanel).show_message(paused if event.paused else "resumed")
+            elif isinstance(event, RunFinished):
+                self.query_one(ProgressPanel).show_message(f"{self.live.status}: {event.message}")
+                for chart in self.query_one("#charts").query(LineChart):
+                    chart.flush()
+                self.load_runs_worker()
+                self.query_one(MistakesTab).follow_newest()
+                self.query_one(DrawTab).follow_newest()
+            elif isinstance(event, RunStarted):
+                self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
+        if evaluated is not None:
+            self.refresh_charts()
+            self.query_one("#confusion-view", ConfusionView).show(asdict(evaluated))
+        self.draw_progress()
+        self.update_header()
+
+    def draw_progress(self) -> None:
+        if self.progress_shown or self.live is None or self.live.progress is None:
             return
         self.progress_shown = True
         self.query_one(ProgressPanel).show(self.live.progress)
         loss_chart = self.query_one("#loss-chart", LineChart)
         loss_chart.show(self.live.loss_lines(), "waiting for the first batch", schedule=False)
-        self.update_header()
 
     def refresh_charts(self) -> None:
         live = self.live or LiveRun()

@@ -24,15 +24,15 @@ FINISHED_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "fai
 class LiveRun:
     """Series for the charts, the latest progress and evaluation, and the run's status.
 
-    Progress events skip the app's message queue: the training thread appends them to `pending_progress`
-    (a deque, safe across threads) and the once-a-second display tick folds them in: up to twenty events a
-    second cost the UI thread one wake-up, not twenty.
+    Progress and epoch-end events skip the app's message queue: the training thread appends them to `pending`
+    (a deque, safe across threads) and the once-a-second display tick folds them in. Up to twenty progress
+    events a second, and on a GPU several epochs a second, cost the UI thread one wake-up and one redraw.
     """
 
     def __init__(self) -> None:
         self.started: RunStarted | None = None
         self.progress: BatchProgress | None = None
-        self.pending_progress: deque[BatchProgress] = deque()
+        self.pending: deque[Event] = deque()
         self.train_loss = BoundedSeries()
         self.epochs: list[dict[str, Any]] = []  # EpochEnded as dicts: the shape metrics.jsonl holds
         self.evaluation: Evaluated | None = None
@@ -55,12 +55,13 @@ class LiveRun:
             self.finished = event
             self.paused = False
 
-    def fold_pending(self) -> bool:
-        """Apply the progress events queued by the training thread, oldest first; True if there were any."""
-        folded = False
-        while self.pending_progress:
-            self.apply(self.pending_progress.popleft())
-            folded = True
+    def fold_pending(self) -> list[Event]:
+        """Apply the events queued by the training thread, oldest first, and return them."""
+        folded = []
+        while self.pending:
+            event = self.pending.popleft()
+            self.apply(event)
+            folded.append(event)
         return folded
 
     @property
