@@ -45,8 +45,8 @@ def first_reaching(points: list[EpochPoint], target: float) -> EpochPoint | None
     return next((point for point in points if point.test_accuracy >= target), None)
 
 
-def time_to_accuracy(model: str, target: float, data_dir: Path, seed: int = 0) -> AccuracyRun:
-    config = recipe_config(model, seed=seed)
+def time_to_accuracy(model: str, target: float, data_dir: Path, seed: int = 0, **settings: object) -> AccuracyRun:
+    config = recipe_config(model, **{**settings, "seed": seed})
     points: list[EpochPoint] = []
     clock = {"started": 0.0, "excluded": 0.0}
 
@@ -87,8 +87,10 @@ def main() -> None:
     parser.add_argument("--target", type=float, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settings", type=json.loads, default={}, help="run settings over the recipe, as JSON")
     args = parser.parse_args()
-    print(json.dumps(asdict(time_to_accuracy(args.model, args.target, args.data_dir, args.seed))))
+    run = time_to_accuracy(args.model, args.target, args.data_dir, args.seed, **args.settings)
+    print(json.dumps({**asdict(run), "settings": args.settings}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`python -m bench --data-dir DIR`: measure, print a table, write the figures as JSON.
 
 Sections (`--only` picks some): throughput (engine vs the tutorial loop), accuracy (time to 0.990 for
-cnn and 0.995 for best, in fresh processes), app (dashboard overhead, first frame, peak memory).
+cnn and 0.995 for best, in fresh processes), app (dashboard overhead, first frame, peak memory), gpu (all of
+these on CUDA device 0, beside its matmul rates: bench/gpu.py).
 Each figure is recorded with the load average at the time: other work on the machine slows every number.
 """
 
@@ -24,7 +25,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-SECTIONS = ("throughput", "accuracy", "app")
+CPU_SECTIONS = ("throughput", "accuracy", "app")
+SECTIONS = (*CPU_SECTIONS, "gpu")
 THROUGHPUT_MODELS = ("linear", "mlp", "cnn")
 TUTORIAL_BATCH_SIZE = 64  # pytorch/examples mnist
 ACCURACY_TARGETS = {"cnn": 0.990, "best": 0.995}
@@ -88,22 +90,30 @@ def measure_throughput(data_dir: Path, seconds: float, rounds: int, console: Con
     return rows
 
 
-def measure_accuracy(data_dir: Path, seeds: dict[str, list[int]], console: Console) -> list[dict[str, Any]]:
+def measure_accuracy(
+    data_dir: Path,
+    seeds: dict[str, list[int]],
+    console: Console,
+    variants: tuple[tuple[str, dict[str, Any]], ...] = tuple((model, {}) for model in ACCURACY_TARGETS),
+) -> list[dict[str, Any]]:
+    """Each (model, settings over its recipe) variant, once per seed, each run in a fresh process."""
     from bench.app import wait_with_peak_memory
 
     results = []
-    for model, target in ACCURACY_TARGETS.items():
+    for model, settings in variants:
+        target = ACCURACY_TARGETS[model]
         for seed in seeds[model]:
             load = load_average()
             command = [sys.executable, "-m", "bench.accuracy", f"--model={model}", f"--target={target}"]
-            command += [f"--data-dir={data_dir}", f"--seed={seed}"]
+            command += [f"--data-dir={data_dir}", f"--seed={seed}", f"--settings={json.dumps(settings)}"]
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             code, peak = wait_with_peak_memory(process, timeout=3600)
             if code != 0:
                 raise RuntimeError(f"{' '.join(command)} exited {code}: {process.stderr.read().strip()}")
             result = {**json.loads(process.stdout.read()), "peak_memory_mib": round(peak), "load": load}
             console.print(
-                f"accuracy {model} seed {seed}: {result['final_test_accuracy']} after {result['train_seconds']:.1f} s"
+                f"accuracy {model} {settings or ''} seed {seed}:"
+                f" {result['final_test_accuracy']} after {result['train_seconds']:.1f} s"
                 f" of training; {target} reached at {result['seconds_to_target']} s, load {load}"
             )
             results.append(result)
@@ -129,7 +139,9 @@ def measure_drawing_cost(data_dir: Path, scratch: Path, rounds: int, console: Co
     }
 
 
-def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]:
+def measure_app(
+    data_dir: Path, rounds: int, console: Console, preset: dict[str, Any] = APP_PRESET, drawing: bool = True
+) -> dict[str, Any]:
     """The dashboard's cost on training three ways.
 
     - Sequential pairs: CLI and dashboard runs one after the other as a user runs them, the order swapping
@@ -150,7 +162,7 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
         seconds_to_first_frame,
     )
 
-    result: dict[str, Any] = {"preset": APP_PRESET, "rounds": rounds, "load": load_average()}
+    result: dict[str, Any] = {"preset": preset, "rounds": rounds, "load": load_average()}
     cli, app, cli_memory, app_memory, cpu = [], [], [], [], []
     installed = dashboard_installed()
     with tempfile.TemporaryDirectory(prefix="mnist-tui-bench-") as scratch:
@@ -159,11 +171,11 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
             for side in sides:
                 runs_dir = Path(scratch) / f"{side}-{index}"
                 if side == "cli":
-                    speed, peak = cli_run(data_dir, runs_dir, APP_PRESET)
+                    speed, peak = cli_run(data_dir, runs_dir, preset)
                     cli.append(speed)
                     cli_memory.append(peak)
                 else:
-                    speed, peak, seconds = app_run(data_dir, runs_dir, APP_PRESET)
+                    speed, peak, seconds = app_run(data_dir, runs_dir, preset)
                     app.append(speed)
                     app_memory.append(peak)
                     cpu.append(seconds)
@@ -177,7 +189,8 @@ def measure_app(data_dir: Path, rounds: int, console: Console) -> dict[str, Any]
             result["app_peak_memory_mib"] = round(max(app_memory))
             result["overhead_percent"] = round(statistics.median(overheads), 1)
             result["overhead_percent_per_round"] = [round(overhead, 1) for overhead in overheads]
-            result.update(measure_drawing_cost(data_dir, Path(scratch), rounds, console))
+            if drawing:
+                result.update(measure_drawing_cost(data_dir, Path(scratch), rounds, console))
             ui = sum(seconds["ui_thread_cpu_seconds"] for seconds in cpu)
             result["ui_thread_percent_of_one_core"] = round(100 * ui / sum(s["window_seconds"] for s in cpu), 2)
             result["ui_thread_percent_of_run_cpu"] = round(100 * ui / sum(s["process_cpu_seconds"] for s in cpu), 2)
@@ -278,14 +291,15 @@ def tables(results: dict[str, Any]) -> list[Table]:
         if isinstance(overhead, float):
             rounds = ", ".join(f"{value}%" for value in app["overhead_percent_per_round"])
             table.add_row("dashboard overhead, sequential pairs", f"{overhead}% (rounds: {rounds})")
-            drawing = app["drawing_overhead_percent"]
-            quartiles = app["drawing_overhead_percent_quartiles"]
-            table.add_row(
-                "drawing cost, on/off blocks in one run",
-                f"{drawing}% (quartiles {quartiles[0]}% to {quartiles[2]}%, {app['drawing_blocks']} blocks)"
-                if quartiles
-                else str(drawing),
-            )
+            if "drawing_overhead_percent" in app:
+                drawing = app["drawing_overhead_percent"]
+                quartiles = app["drawing_overhead_percent_quartiles"]
+                table.add_row(
+                    "drawing cost, on/off blocks in one run",
+                    f"{drawing}% (quartiles {quartiles[0]}% to {quartiles[2]}%, {app['drawing_blocks']} blocks)"
+                    if quartiles
+                    else str(drawing),
+                )
             table.add_row("dashboard UI thread while training", f"{app['ui_thread_percent_of_one_core']}% of one core")
             table.add_row("  as a share of the run's CPU time", f"{app['ui_thread_percent_of_run_cpu']}%")
         else:
@@ -304,7 +318,11 @@ def tables(results: dict[str, Any]) -> list[Table]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="folder holding MNIST/raw/...")
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--only",
+        default=",".join(CPU_SECTIONS),
+        help=f"comma-separated sections: {', '.join(SECTIONS)} (default: all but gpu)",
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per throughput figure")
     parser.add_argument("--rounds", type=int, default=2, help="repeats of each throughput and app figure")
     parser.add_argument("--cnn-seeds", default="0,1,2", help="seeds for cnn's time to accuracy")
@@ -340,10 +358,20 @@ def main(argv: list[str] | None = None) -> int:
         results["accuracy"] = measure_accuracy(args.data_dir, seeds, console)
     if "app" in sections:
         results["app"] = measure_app(args.data_dir, args.rounds, console)
+    if "gpu" in sections:
+        from bench import gpu
+
+        seeds = {"cnn": _seeds(args.cnn_seeds), "best": _seeds(args.best_seeds)}
+        results["gpu"] = gpu.measure(args.data_dir, args.seconds, args.rounds, seeds, console)
     results["load_after"] = load_average()
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     for table in tables(results):
         console.print(table)
+    if "gpu" in results:
+        from bench import gpu
+
+        for table in [*gpu.tables(results["gpu"]), *tables({"app": results["gpu"]["app"]})]:
+            console.print(table)
     console.print(f"load average {results['load_before']} before, {results['load_after']} after (2 cores)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

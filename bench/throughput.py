@@ -44,9 +44,11 @@ def steady_images_per_second(ticks: list[Tick], skip_seconds: float = 0.0) -> tu
     return sum(tick.images for tick in counted), sum(tick.seconds for tick in counted)
 
 
-def engine_images_per_second(model: str, data_dir: Path, seconds: float, warmup_seconds: float = 1.0) -> float:
-    """Train `model` with its default recipe in the real Trainer and time its steady-state batches."""
-    config = recipe_config(model, epochs=1000)
+def engine_images_per_second(
+    model: str, data_dir: Path, seconds: float, warmup_seconds: float = 1.0, **settings: object
+) -> float:
+    """Train `model` with its default recipe (and `settings` on top) in the real Trainer; time steady batches."""
+    config = recipe_config(model, **{"epochs": 1000, **settings})
     ticks: list[Tick] = []
     done_in_epoch = {"epoch": 0, "images": 0}
 
@@ -72,7 +74,12 @@ def engine_images_per_second(model: str, data_dir: Path, seconds: float, warmup_
 
 
 def reference_images_per_second(
-    model: str, data_dir: Path, seconds: float, batch_size: int | None = None, warmup_seconds: float = 1.0
+    model: str,
+    data_dir: Path,
+    seconds: float,
+    batch_size: int | None = None,
+    warmup_seconds: float = 1.0,
+    device: str = "cpu",
 ) -> float:
     """The tutorial loop on the same model and optimizer; `batch_size` defaults to the model's recipe."""
     config = recipe_config(model)
@@ -81,13 +88,14 @@ def reference_images_per_second(
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean,), (std,))])
     dataset = datasets.MNIST(str(data_dir), train=True, download=False, transform=transform)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=0)
-    net = build_model(model)
+    net = build_model(model).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     net.train()
     loop_start = time.perf_counter()
     images, started = 0, None
     while True:
         for batch, (data, target) in enumerate(loader):
+            data, target = data.to(device), target.to(device)
             optimizer.zero_grad()
             loss = F.cross_entropy(net(data), target)
             loss.backward()

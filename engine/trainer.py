@@ -52,6 +52,7 @@ from engine.runs import (
     read_metrics,
     running_pid,
 )
+from engine.system import peak_process_memory_mib
 
 PROGRESS_INTERVAL_SECONDS = 0.05  # at most ~20 progress events a second, whatever the batch rate
 LOSS_SMOOTHING = 0.05  # weight of the newest batch in the smoothed loss
@@ -88,7 +89,7 @@ def predict_split(
     normalize: datamod.Normalizer,
     autocast: Callable[[], Any] = nullcontext,
 ) -> SplitPredictions:
-    """Evaluate in large batches; one host transfer per batch, none per image."""
+    """Evaluate in large batches, results kept on the device: one wait for a GPU per split, not one per batch."""
     model.eval()
     loss_sum = torch.zeros((), device=split.labels.device)
     predicted, confidence = [], []
@@ -98,12 +99,12 @@ def predict_split(
         logits = logits.float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         probabilities, classes = logits.softmax(1).max(1)
-        predicted.append(classes.cpu())
-        confidence.append(probabilities.cpu())
+        predicted.append(classes)
+        confidence.append(probabilities)
     return SplitPredictions(
         loss=loss_sum.item() / max(1, len(split)),
-        predicted=torch.cat(predicted).numpy(),
-        confidence=torch.cat(confidence).numpy(),
+        predicted=torch.cat(predicted).cpu().numpy(),
+        confidence=torch.cat(confidence).cpu().numpy(),
     )
 
 
@@ -210,6 +211,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.device = resolve_device(config.device)
         if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)  # summary.json's peak is this run's, not the process's
             torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest kernels once
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for float32 matmuls (convs use them already)
         self.class_names = datamod.CLASS_NAMES[config.dataset]
@@ -516,6 +518,12 @@ class Trainer:
         self.emit(finished)
         return finished
 
+    def _peak_gpu_memory_mib(self) -> float | None:
+        device = getattr(self, "device", None)
+        if device is None or device.type != "cuda":
+            return None
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+
     def _summary(self, status: RunStatus, message: str) -> dict[str, Any]:
         config = self.config
         best_epoch = getattr(self, "best_epoch", 0)
@@ -543,6 +551,8 @@ class Trainer:
             # stopped run its finished epochs.
             "train_seconds": sum(epoch["seconds"] for epoch in epochs_done) if epochs_done else None,
             "duration_seconds": time.perf_counter() - self._wall_start,
+            "peak_memory_mib": peak_process_memory_mib(),
+            "peak_gpu_memory_mib": self._peak_gpu_memory_mib(),
             "started_at": self._started_at.isoformat(timespec="seconds"),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

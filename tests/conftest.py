@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from idx import write_dataset
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# Real MNIST: ../shared/datasets beside the project, or where $MNIST_TUI_TEST_DATA says (bench/gpu_check.sh).
+REAL_DATA = Path(
+    os.environ.get("MNIST_TUI_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+)
 
 
 @pytest.fixture(scope="session")
