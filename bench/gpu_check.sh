@@ -11,7 +11,7 @@
 # Beside this script:
 #   bench/wheels/    the project's other pure-Python dependencies (textual and what it needs) as wheels;
 #   bench/mnist-gz/  MNIST's four IDX files gzipped: train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
-#                    t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (unpacked into OUTDIR/data).
+#                    t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (unpacked into a temporary folder).
 # Prepare both on a machine with PyPI and MNIST (both folders are git-ignored):
 #   bench/gpu_check.sh --prepare DATA_DIR     # DATA_DIR holds MNIST/raw/, e.g. ../shared/datasets
 # Choose a part with GPU_CHECK_PARTS=tests or =bench; pass pytest options in GPU_CHECK_PYTEST_ARGS.
@@ -74,15 +74,15 @@ if [ ${#problems[@]} -gt 0 ]; then
 fi
 
 echo "gpu_check: $gpu, torch $torch_version; results in $out"
-mkdir -p "$out/data/MNIST/raw" || exit 2
-site=$(mktemp -d)
-trap 'rm -rf "$site"' EXIT
-"$python" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$site" \
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$out" "$scratch/data/MNIST/raw" || exit 2
+"$python" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$scratch/site" \
     "$wheels"/*.whl || exit 2
 for name in $mnist_files; do
-    gunzip -c "$mnist_gz/$name.gz" > "$out/data/MNIST/raw/$name" || exit 2
+    gunzip -c "$mnist_gz/$name.gz" > "$scratch/data/MNIST/raw/$name" || exit 2
 done
-export PYTHONPATH="$root:$site${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$root:$scratch/site${PYTHONPATH:+:$PYTHONPATH}"
 cd "$root" || exit 2
-"$python" -m bench.gpu_check --data-dir "$out/data" --out "$out" --parts "${GPU_CHECK_PARTS:-tests,bench}" \
+"$python" -m bench.gpu_check --data-dir "$scratch/data" --out "$out" --parts "${GPU_CHECK_PARTS:-tests,bench}" \
     --pytest-args "${GPU_CHECK_PYTEST_ARGS:-}"
