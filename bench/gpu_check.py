@@ -54,7 +54,7 @@ def test_counts(junit: Path) -> dict[str, Any]:
 def check_tests(out: Path, env: dict[str, str], pytest_args: list[str]) -> dict[str, Any]:
     junit = out / "cuda-tests.xml"
     # The cuda tests' own module: collecting the whole suite would need its test-only plugins installed too.
-    command = [sys.executable, "-m", "pytest", "tests/test_cuda.py", "-m", "cuda", "-p", "no:cacheprovider", "-q", "-rs"]
+    command = [sys.executable, "-m", "pytest", "tests/test_cuda.py", "-m", "cuda", "-p", "no:cacheprovider", "-rs"]
     code, seconds = run_logged([*command, f"--junitxml={junit}", *pytest_args], out / "cuda-tests.log", env, 360)
     counts = test_counts(junit)
     # On a GPU machine a skipped cuda test proved nothing: it counts against the check like a failure.
