@@ -38,6 +38,7 @@ class AccuracyRun:
     train_seconds: float | None
     wall_seconds: float  # the whole run: data loading, training, final test
     status: str
+    message: str  # why a run that did not complete ended
     epochs: list[EpochPoint] = field(default_factory=list)
 
 
@@ -77,6 +78,7 @@ def time_to_accuracy(model: str, target: float, data_dir: Path, seed: int = 0, *
         train_seconds=summary.get("train_seconds"),
         wall_seconds=time.perf_counter() - wall_start,
         status=finished.status,
+        message=finished.message if trainer.error is None else f"{finished.message} ({trainer.error!r})",
         epochs=points,
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("tests", "bench")
-BENCH_OPTIONS = ["--only=gpu", "--seconds=2", "--rounds=3", "--cnn-seeds=0,1,2", "--best-seeds=0,1,2"]
+BENCH_OPTIONS = ["--only=gpu", "--seconds=2", "--rounds=2", "--cnn-seeds=0,1,2", "--best-seeds=0,1,2"]
 
 
 def run_logged(command: list[str], log: Path, env: dict[str, str], timeout: float) -> tuple[int, float]:

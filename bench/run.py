@@ -111,11 +111,14 @@ def measure_accuracy(
             if code != 0:
                 raise RuntimeError(f"{' '.join(command)} exited {code}: {process.stderr.read().strip()}")
             result = {**json.loads(process.stdout.read()), "peak_memory_mib": round(peak), "load": load}
-            console.print(
-                f"accuracy {model} {settings or ''} seed {seed}:"
-                f" {result['final_test_accuracy']} after {result['train_seconds']:.1f} s"
-                f" of training; {target} reached at {result['seconds_to_target']} s, load {load}"
-            )
+            if result["status"] != "completed":
+                console.print(f"accuracy {model} {settings or ''} seed {seed}: {result['status']}: {result['message']}")
+            else:
+                console.print(
+                    f"accuracy {model} {settings or ''} seed {seed}:"
+                    f" {result['final_test_accuracy']} after {result['train_seconds']:.1f} s"
+                    f" of training; {target} reached at {result['seconds_to_target']} s, load {load}"
+                )
             results.append(result)
     return results
 
@@ -271,7 +274,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
                 "not reached" if reached is None else f"{reached:.1f} s",
                 _fmt(run["epoch_reached"]),
                 _fmt(run["final_test_accuracy"]),
-                f"{run['train_seconds']:.1f} s",
+                f"{run['train_seconds']:.1f} s" if run["train_seconds"] is not None else run["status"],
                 f"{run['wall_seconds']:.1f} s",
                 f"{run['peak_memory_mib']} MiB",
             )
