@@ -160,8 +160,18 @@ def profile_steps(model: str, settings: dict[str, Any], steps: int = 30, device:
     }
 
 
-def measure(data_dir: Path, seconds: float, rounds: int, seeds: dict[str, list[int]], console: Console) -> dict:
-    """The whole GPU section; raises RuntimeError where no CUDA device is there to measure."""
+PARTS = ("throughput", "profile", "accuracy", "app")
+
+
+def measure(
+    data_dir: Path,
+    seconds: float,
+    rounds: int,
+    seeds: dict[str, list[int]],
+    console: Console,
+    parts: tuple[str, ...] = PARTS,
+) -> dict:
+    """The GPU section (`parts` of it); raises RuntimeError where no CUDA device is there to measure."""
     import torch
 
     from bench.run import measure_accuracy, measure_app
@@ -170,15 +180,18 @@ def measure(data_dir: Path, seconds: float, rounds: int, seeds: dict[str, list[i
         raise RuntimeError("no CUDA device here (torch sees none): the GPU section needs one")
     info = gpu_info()
     console.print(f"gpu: {info}")
-    return {
-        "gpu": info,
-        "throughput": measure_throughput(data_dir, seconds, console),
-        "profiles": [
+    section: dict[str, Any] = {"gpu": info, "throughput": [], "profiles": [], "accuracy": [], "app": {}}
+    if "throughput" in parts:
+        section["throughput"] = measure_throughput(data_dir, seconds, console)
+    if "profile" in parts:
+        section["profiles"] = [
             {"model": model, "settings": settings, **profile_steps(model, settings)} for model, settings in PROFILED
-        ],
-        "accuracy": measure_accuracy(data_dir, seeds, console, ACCURACY_VARIANTS),
-        "app": measure_app(data_dir, rounds, console, preset=APP_PRESET, drawing=False),
-    }
+        ]
+    if "accuracy" in parts:
+        section["accuracy"] = measure_accuracy(data_dir, seeds, console, ACCURACY_VARIANTS)
+    if "app" in parts:
+        section["app"] = measure_app(data_dir, rounds, console, preset=APP_PRESET, drawing=False)
+    return section
 
 
 def target_checks(section: dict[str, Any]) -> list[dict[str, Any]]:
@@ -197,7 +210,7 @@ def target_checks(section: dict[str, Any]) -> list[dict[str, Any]]:
         ]
         return min(reached, key=lambda pair: pair[0]) if reached else None
 
-    frame = section["app"]["first_frame_seconds"]
+    frame = section["app"].get("first_frame_seconds")
     cnn, best = seconds_to("cnn"), seconds_to("best")
     measured = {
         "cnn_seconds_to_0.990": cnn[0] if cnn else None,

@@ -62,11 +62,11 @@ def check_tests(out: Path, env: dict[str, str], pytest_args: list[str]) -> dict[
     return {"name": "cuda tests", "passed": passed, "exit_code": code, "seconds": seconds, **counts}
 
 
-def check_bench(out: Path, env: dict[str, str], data_dir: Path) -> list[dict[str, Any]]:
+def check_bench(out: Path, env: dict[str, str], data_dir: Path, bench_args: list[str]) -> list[dict[str, Any]]:
     from bench.gpu import target_checks
 
     results = out / "bench-gpu.json"
-    command = [sys.executable, "-m", "bench", f"--data-dir={data_dir}", f"--out={results}", *BENCH_OPTIONS]
+    command = [sys.executable, "-m", "bench", f"--data-dir={data_dir}", f"--out={results}", *BENCH_OPTIONS, *bench_args]
     code, seconds = run_logged(command, out / "bench.log", env, 420)
     ran = {"name": "bench gpu section", "passed": code == 0, "exit_code": code, "seconds": seconds}
     if code != 0 or not results.is_file():
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the logs, JSON and summary")
     parser.add_argument("--parts", default=",".join(PARTS), help="tests, bench or both")
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-k oom'")
+    parser.add_argument("--bench-args", default="", help="extra bench arguments, e.g. '--gpu-parts=accuracy'")
     args = parser.parse_args(argv)
     import torch
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if "tests" in parts:
         checks.append(check_tests(args.out, env, args.pytest_args.split()))
     if "bench" in parts:
-        checks += check_bench(args.out, env, args.data_dir.resolve())
+        checks += check_bench(args.out, env, args.data_dir.resolve(), args.bench_args.split())
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "gpu": torch.cuda.get_device_name(0),

@@ -14,7 +14,8 @@
 #                    t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (unpacked into a temporary folder).
 # Prepare both on a machine with PyPI and MNIST (both folders are git-ignored):
 #   bench/gpu_check.sh --prepare DATA_DIR     # DATA_DIR holds MNIST/raw/, e.g. ../shared/datasets
-# Choose a part with GPU_CHECK_PARTS=tests or =bench; pass pytest options in GPU_CHECK_PYTEST_ARGS.
+# Choose a part with GPU_CHECK_PARTS=tests or =bench; pass options on in GPU_CHECK_PYTEST_ARGS and
+# GPU_CHECK_BENCH_ARGS (e.g. '--gpu-parts=accuracy,app --best-seeds=0').
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -85,4 +86,4 @@ done
 export PYTHONPATH="$root:$scratch/site${PYTHONPATH:+:$PYTHONPATH}"
 cd "$root" || exit 2
 "$python" -m bench.gpu_check --data-dir "$scratch/data" --out "$out" --parts "${GPU_CHECK_PARTS:-tests,bench}" \
-    --pytest-args "${GPU_CHECK_PYTEST_ARGS:-}"
+    --pytest-args "${GPU_CHECK_PYTEST_ARGS:-}" --bench-args "${GPU_CHECK_BENCH_ARGS:-}"

@@ -330,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=2, help="repeats of each throughput and app figure")
     parser.add_argument("--cnn-seeds", default="0,1,2", help="seeds for cnn's time to accuracy")
     parser.add_argument("--best-seeds", default="0", help="seeds for best's time to accuracy (empty: skip)")
+    parser.add_argument("--gpu-parts", default="throughput,profile,accuracy,app", help="parts of the gpu section")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help="JSON results file")
     return parser
 
@@ -365,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import gpu
 
         seeds = {"cnn": _seeds(args.cnn_seeds), "best": _seeds(args.best_seeds)}
-        results["gpu"] = gpu.measure(args.data_dir, args.seconds, args.rounds, seeds, console)
+        parts = tuple(part.strip() for part in args.gpu_parts.split(",") if part.strip())
+        results["gpu"] = gpu.measure(args.data_dir, args.seconds, args.rounds, seeds, console, parts)
     results["load_after"] = load_average()
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     for table in tables(results):
@@ -373,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     if "gpu" in results:
         from bench import gpu
 
-        for table in [*gpu.tables(results["gpu"]), *tables({"app": results["gpu"]["app"]})]:
+        app = {"app": results["gpu"]["app"]} if results["gpu"]["app"] else {}
+        for table in [*gpu.tables(results["gpu"]), *tables(app)]:
             console.print(table)
     console.print(f"load average {results['load_before']} before, {results['load_after']} after (2 cores)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -211,7 +211,6 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.device = resolve_device(config.device)
         if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)  # summary.json's peak is this run's, not the process's
             torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest kernels once
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for float32 matmuls (convs use them already)
         self.class_names = datamod.CLASS_NAMES[config.dataset]
@@ -225,6 +224,8 @@ class Trainer:
         self.train = datamod.DeviceSplit.from_cpu(train_images[train_index], train_labels[train_index], self.device)
         self.val = datamod.DeviceSplit.from_cpu(train_images[val_index], train_labels[val_index], self.device)
         self.test = datamod.DeviceSplit.from_cpu(test_images, test_labels, self.device)
+        if self.device.type == "cuda":  # after the first allocation: before it the process has no CUDA context
+            torch.cuda.reset_peak_memory_stats(self.device)  # summary.json's peak is this run's, not the process's
 
         spec = MODELS[config.model]
         channels_last = spec.convolutional and self.device.type != "mps"

@@ -40,6 +40,19 @@ def train(config: RunConfig, runs_dir: Path, data_dir: Path, emit=lambda event: 
     return trainer, {"status": finished.status, "message": finished.message, **finished.summary}
 
 
+def test_a_fresh_process_trains_on_cuda(tiny_data: Path, tmp_path: Path) -> None:
+    """The CLI in a process that has not touched CUDA yet (the other tests share one that has)."""
+    cli = [sys.executable, "-c", "from tui.cli import entry_point; entry_point()", "train"]
+    settings = ["--model=cnn", "--device=cuda", "--epochs=1", "--batch-size=32"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    trained = subprocess.run(
+        [*cli, f"--data-dir={tiny_data}", f"--runs-dir={tmp_path}", *settings], env=env, capture_output=True, text=True
+    )
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    (summary,) = [json.loads(path.read_text()) for path in tmp_path.glob("*/summary.json")]
+    assert summary["status"] == "completed" and summary["peak_gpu_memory_mib"] > 0
+
+
 def test_the_device_picker_lists_each_gpu_with_its_name_and_free_memory() -> None:
     listed = {device.name: device.label for device in list_devices()}
     for index in range(torch.cuda.device_count()):
