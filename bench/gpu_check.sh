@@ -86,4 +86,4 @@ done
 export PYTHONPATH="$root:$scratch/site${PYTHONPATH:+:$PYTHONPATH}"
 cd "$root" || exit 2
 "$python" -m bench.gpu_check --data-dir "$scratch/data" --out "$out" --parts "${GPU_CHECK_PARTS:-tests,bench}" \
-    --pytest-args "${GPU_CHECK_PYTEST_ARGS:-}" --bench-args "${GPU_CHECK_BENCH_ARGS:-}"
+    --pytest-args="${GPU_CHECK_PYTEST_ARGS:-}" --bench-args="${GPU_CHECK_BENCH_ARGS:-}"
