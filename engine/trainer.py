@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import data as datamod
-from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.checkpoints import load_checkpoint, random_state, restore_random_state, save_checkpoint
 from engine.config import RunConfig, validate
 from engine.devices import cpu_has_fast_bf16, describe, resolve_device
 from engine.events import (
@@ -284,6 +284,8 @@ class Trainer:
         if self.scheduler is not None and last["scheduler"] is not None:
             self.scheduler.load_state_dict(last["scheduler"])
         self.start_epoch = last["epoch"]
+        if "random_state" in last:  # checkpoints written before it was saved continue with the seed's stream
+            restore_random_state(last["random_state"], self.device)
         self.best_val_accuracy, self.best_epoch = last["best_val_accuracy"], last["best_epoch"]
         # last.pt is written before best.pt, so best.pt lags only when the last epoch was the best one.
         best_path = run_dir.path / BEST_CHECKPOINT
@@ -301,6 +303,7 @@ class Trainer:
                 config=self.config,
                 best_val_accuracy=self.best_val_accuracy,
                 best_epoch=self.best_epoch,
+                random_state=random_state(self.device),
             )
         # Lines of an epoch whose checkpoint was never written are redone, so they are dropped, never doubled.
         run_dir.drop_metrics_after(self.start_epoch)
@@ -490,6 +493,7 @@ class Trainer:
                 config=self.config,
                 best_val_accuracy=self.best_val_accuracy,
                 best_epoch=self.best_epoch,
+                random_state=random_state(self.device),
             )
             self.emit(CheckpointSaved(path=str(path), epoch=epoch, kind=kind, val_accuracy=val_accuracy))
 
