@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import traceback
@@ -18,11 +17,9 @@ from engine.config import RunConfig
 from engine.events import BatchProgress, CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
 from engine.runs import RunRecord, list_runs
 from tui.formatting import format_duration, format_metric
+from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 
 EXIT_OK, EXIT_FAILED = 0, 1
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-if hasattr(signal, "SIGHUP"):
-    SIGNAL_EXIT[signal.SIGHUP] = 129
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -39,14 +36,6 @@ def results_table(summary: dict[str, Any]) -> Table:
         format_duration(summary.get("train_seconds")),
     )
     return table
-
-
-def _detach_from_terminal() -> None:
-    """After a hang-up the terminal is gone and writing to it would fail: send all output nowhere instead."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.close(devnull)
 
 
 def train_with_progress(
@@ -75,8 +64,8 @@ def train_with_progress(
     received: list[int] = []
 
     def stop_on_signal(number: int, _frame: Any) -> None:
-        if number == getattr(signal, "SIGHUP", None):
-            _detach_from_terminal()
+        if is_hang_up(number):
+            detach_from_terminal()
         received.append(number)
         trainer.stop()
 
