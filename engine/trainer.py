@@ -214,10 +214,10 @@ class Trainer:
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for float32 matmuls (convs use them already)
         self.class_names = datamod.CLASS_NAMES[config.dataset]
         train_images, train_labels = datamod.load_split(
-            config.dataset, self.data_dir, train=True, download=self.download
+            config.dataset, self.data_dir, train=True, download=self.download, on_download=self.emit
         )
         test_images, test_labels = datamod.load_split(
-            config.dataset, self.data_dir, train=False, download=self.download
+            config.dataset, self.data_dir, train=False, download=self.download, on_download=self.emit
         )
         train_index, val_index = datamod.train_val_indices(config, len(train_labels))
         self.train = datamod.DeviceSplit.from_cpu(train_images[train_index], train_labels[train_index], self.device)

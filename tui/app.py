@@ -25,7 +25,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabP
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, Evaluated, Event, PauseChanged, RunFinished, RunStarted
+from engine.events import BatchProgress, DownloadProgress, Evaluated, Event, PauseChanged, RunFinished, RunStarted
 from engine.runs import list_runs
 from tui.live_run import LiveRun
 from tui.messages import (
@@ -473,7 +473,10 @@ class MnistTuiApp(App[int]):
             self.load_runs_worker()
             self.query_one(MistakesTab).follow_newest()
             self.query_one(DrawTab).follow_newest()
+        elif isinstance(event, DownloadProgress):
+            self.query_one(ProgressPanel).show_download(event)
         elif isinstance(event, RunStarted):
+            self.query_one(ProgressPanel).reset()  # the bar may still show the dataset's download
             self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
         self.update_header()
 
