@@ -270,7 +270,7 @@ class Trainer:
         )
 
     def _restore(self) -> None:
-        """Continue from last.pt (weights, optimizer, schedule, epochs done, best so far); none: start over."""
+        """Continue from last.pt: weights, optimizer, schedule, random state, epochs done, best so far."""
         run_dir = self.run_dir
         last_path = run_dir.path / LAST_CHECKPOINT
         last = load_checkpoint(last_path, map_location=self.device) if last_path.is_file() else None

@@ -476,7 +476,8 @@ class MnistTuiApp(App[int]):
         elif isinstance(event, DownloadProgress):
             self.query_one(ProgressPanel).show_download(event)
         elif isinstance(event, RunStarted):
-            self.query_one(ProgressPanel).reset()  # the bar may still show the dataset's download
+            if self.live.progress is None:  # no batch drawn yet: the bar may still show the dataset's download
+                self.query_one(ProgressPanel).reset()
             self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
         self.update_header()
 
