@@ -9,8 +9,9 @@ also prints, as one JSON line, the CPU seconds its UI thread and the whole proce
 (from the first progress the app drew to the end): the dashboard's cost measured directly, free of the
 run-to-run noise of throughput.
 
-With `--alternate SECONDS` the probe also switches the dashboard's drawing off and on in blocks of that
-length during the one run and prints the training speed of each block: blocks side by side share whatever
+With `--alternate SECONDS --blocks N` the probe also switches the dashboard's drawing off and on in blocks of
+that length during the one run, prints the training speed of each block, and stops the run after N blocks
+(so the measure takes the same time on a fast machine as on a slow one): blocks side by side share whatever
 the machine was doing, so their ratio isolates what drawing costs (this VM's speed drifts by 10-20% from run
 to run, and even between the epochs of one run).
 """
@@ -48,6 +49,9 @@ APP_KEYWORDS = ("data_dir", "runs_dir", "preset", "start")
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|P[^\x1b]*\x1b\\|[@-Z\\-_])")
 FIRST_FRAME_CHARACTERS = 40  # visible characters on screen that mean a frame, not just terminal set-up
 TERMINAL_SIZE = (40, 120)  # rows, columns
+# How often the drawing on/off measure reads the newest progress: the trainer sends it ~20 times a second,
+# and each read is one deque lookup on the UI thread, in drawing and non-drawing blocks alike.
+PROGRESS_SAMPLE_SECONDS = 0.1
 
 
 def dashboard_installed() -> bool:
@@ -134,12 +138,22 @@ def cli_command(data_dir: Path, runs_dir: Path, preset: dict[str, Any]) -> list[
     return [*mnist_tui_command(), "train", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}", *options]
 
 
+@dataclass(frozen=True)
+class Alternation:
+    """Drawing switched off and on in blocks of `block_seconds`; the run is stopped after `blocks` of them."""
+
+    block_seconds: float
+    blocks: int
+
+
 def probe_command(
-    data_dir: Path, runs_dir: Path, preset: dict[str, Any], alternate_seconds: float | None = None
+    data_dir: Path, runs_dir: Path, preset: dict[str, Any], alternation: Alternation | None = None
 ) -> list[str]:
     command = [sys.executable, "-m", "bench.app", f"--data-dir={data_dir}", f"--runs-dir={runs_dir}"]
     command.append(f"--preset={json.dumps(preset)}")
-    return command if alternate_seconds is None else [*command, f"--alternate={alternate_seconds}"]
+    if alternation is None:
+        return command
+    return [*command, f"--alternate={alternation.block_seconds}", f"--blocks={alternation.blocks}"]
 
 
 def cli_run(data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float = 600) -> tuple[float, float]:
@@ -155,10 +169,10 @@ def app_run(
     runs_dir: Path,
     preset: dict[str, Any],
     timeout: float = 600,
-    alternate_seconds: float | None = None,
+    alternation: Alternation | None = None,
 ) -> tuple[float, float, dict[str, Any]]:
     """(images/s, peak MiB, what the probe measured) of the same run inside the dashboard, run by the probe."""
-    child = start(probe_command(data_dir, runs_dir, preset, alternate_seconds))
+    child = start(probe_command(data_dir, runs_dir, preset, alternation))
     code, peak = wait_with_peak_memory(child.process, timeout)
     cpu = json.loads(child.output(code).splitlines()[-1])
     return run_images_per_second(runs_dir), peak, cpu
@@ -245,24 +259,34 @@ def newest_progress(app: Any) -> BatchProgress | None:
     return queued[-1] if queued else app.live.progress
 
 
-async def alternate_drawing(app: Any, finished: threading.Event, block_seconds: float) -> list[list]:
-    """[drawing, steps per second or None] per block, drawing on and off in turn. A block that spans an
-    epoch's end (evaluation) or the run's end has no speed."""
+async def alternate_drawing(app: Any, finished: threading.Event, alternation: Alternation) -> list[list]:
+    """[drawing, steps per second or None] per block, drawing on and off in turn; then the run is stopped.
+
+    The newest progress is sampled every PROGRESS_SAMPLE_SECONDS, and a block's speed counts only the time
+    between two samples of the same epoch: the evaluation at an epoch's end never counts, and a block that
+    spans one still measures, however short the epochs (on a fast machine a whole epoch takes less than a
+    block). A block without two samples in one epoch, or cut short by the run's end, has no speed.
+    """
     while newest_progress(app) is None and not finished.is_set():
         await asyncio.sleep(0.05)
     blocks: list[list] = []
-    previous, drawing = newest_progress(app), True
-    while not finished.is_set():
+    drawing = True
+    while not finished.is_set() and len(blocks) < alternation.blocks:
         app.drawing = drawing
-        await asyncio.sleep(block_seconds)
-        current = newest_progress(app)
-        speed = None
-        same_epoch = current.epoch == previous.epoch and current.elapsed_seconds > previous.elapsed_seconds
-        if same_epoch and not finished.is_set():
-            speed = (current.global_step - previous.global_step) / (current.elapsed_seconds - previous.elapsed_seconds)
-        blocks.append([drawing, speed])
-        previous, drawing = current, not drawing
+        steps, seconds = 0, 0.0
+        previous = newest_progress(app)
+        block_end = time.perf_counter() + alternation.block_seconds
+        while time.perf_counter() < block_end and not finished.is_set():
+            await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
+            current = newest_progress(app)
+            if current.epoch == previous.epoch and current.elapsed_seconds > previous.elapsed_seconds:
+                steps += current.global_step - previous.global_step
+                seconds += current.elapsed_seconds - previous.elapsed_seconds
+            previous = current
+        blocks.append([drawing, steps / seconds if seconds > 0 and not finished.is_set() else None])
+        drawing = not drawing
     app.drawing = True
+    app.stop_training()  # as the x key does; the run then ends as stopped, with its finished epochs
     return blocks
 
 
@@ -281,10 +305,10 @@ def drawing_ratios(blocks: list[list]) -> list[float]:
 
 
 async def run_in_dashboard(
-    data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float, alternate_seconds: float | None = None
+    data_dir: Path, runs_dir: Path, preset: dict[str, Any], timeout: float, alternation: Alternation | None = None
 ) -> dict[str, Any]:
     """Start a run in the headless app, wait for its end; the CPU seconds spent while it trained, and with
-    `alternate_seconds` the drawing on/off blocks.
+    an `alternation` the drawing on/off blocks.
 
     The window opens at the first message the UI thread handles once the app shows progress (messages
     flow several times a second while training) and closes at RunFinished; both ends are read on the UI
@@ -303,13 +327,13 @@ async def run_in_dashboard(
             window["end"] = clocks()
             finished.set()
 
-    app_class = dashboard_class() if alternate_seconds is None else switchable(dashboard_class())
+    app_class = dashboard_class() if alternation is None else switchable(dashboard_class())
     app = app_class(data_dir=data_dir, runs_dir=runs_dir, preset=preset, start=True)
     result: dict[str, Any] = {}
     async with app.run_test(size=TERMINAL_SIZE[::-1], message_hook=on_message):
         waiting = asyncio.create_task(asyncio.to_thread(finished.wait, timeout))
-        if alternate_seconds is not None:
-            result["blocks"] = await alternate_drawing(app, finished, alternate_seconds)
+        if alternation is not None:
+            result["blocks"] = await alternate_drawing(app, finished, alternation)
         if not await waiting:
             raise TimeoutError(f"the dashboard run did not finish within {timeout:.0f} s")
     if "start" not in window:
@@ -325,8 +349,10 @@ def main() -> None:
     parser.add_argument("--preset", type=json.loads, required=True, help="run settings as a JSON object")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--alternate", type=float, help="switch drawing off and on in blocks of this many seconds")
+    parser.add_argument("--blocks", type=int, default=24, help="with --alternate: stop the run after this many")
     args = parser.parse_args()
-    measured = asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout, args.alternate))
+    alternation = Alternation(args.alternate, args.blocks) if args.alternate else None
+    measured = asyncio.run(run_in_dashboard(args.data_dir, args.runs_dir, args.preset, args.timeout, alternation))
     print(json.dumps(measured))
 
 

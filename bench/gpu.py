@@ -171,13 +171,13 @@ def measure(
     console: Console,
     parts: tuple[str, ...] = PARTS,
 ) -> dict:
-    """The GPU section (`parts` of it); raises RuntimeError where no CUDA device is there to measure."""
+    """The GPU section (`parts` of it); raises MeasureFailed where no CUDA device is there to measure."""
     import torch
 
-    from bench.run import measure_accuracy, measure_app
+    from bench.run import MeasureFailed, measure_accuracy, measure_app
 
     if not torch.cuda.is_available():
-        raise RuntimeError("no CUDA device here (torch sees none): the GPU section needs one")
+        raise MeasureFailed("no CUDA device here (torch sees none): the GPU section needs one")
     info = gpu_info()
     console.print(f"gpu: {info}")
     section: dict[str, Any] = {"gpu": info, "throughput": [], "profiles": [], "accuracy": [], "app": {}}

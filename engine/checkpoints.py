@@ -30,6 +30,7 @@ def save_checkpoint(
     config: RunConfig,
     best_val_accuracy: float,
     best_epoch: int,
+    random_state: dict[str, torch.Tensor],
 ) -> None:
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -40,9 +41,31 @@ def save_checkpoint(
         "config": config.to_dict(),
         "best_val_accuracy": best_val_accuracy,
         "best_epoch": best_epoch,
+        "random_state": random_state,
     }
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
+
+
+def random_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """Every generator a training step draws from (dropout, augmentation): the CPU's, and the device's own.
+
+    Tensors only, so a checkpoint holding them still loads with weights_only=True.
+    """
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def restore_random_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+    elif device.type == "mps" and "mps" in state:
+        torch.mps.set_rng_state(state["mps"].cpu())
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

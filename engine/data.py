@@ -6,8 +6,16 @@ per-sample PIL transforms. That is what makes a 2-core CPU and a GPU both fast.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import http.client
 import math
-from collections.abc import Iterator
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +24,7 @@ import torch.nn.functional as F
 from torchvision import datasets
 
 from engine.config import RunConfig
+from engine.events import DownloadProgress
 
 DATASET_CLASSES = {
     "mnist": datasets.MNIST,
@@ -29,6 +38,11 @@ CLASS_NAMES = {
 }
 # Mean and standard deviation of the training pixels scaled to [0, 1].
 PIXEL_STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530), "kmnist": (0.1918, 0.3483)}
+
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+DOWNLOAD_PROGRESS_INTERVAL = 0.25  # seconds between progress events while a file downloads
+DOWNLOAD_TIMEOUT_SECONDS = 30  # a mirror silent this long is given up for the next one
+PARTIAL_SUFFIX = ".part"  # a download or extraction in progress: renamed into place only when complete
 
 IMAGES_MAGIC = 2051  # IDX: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension
@@ -93,19 +107,91 @@ def _check_split(images: Path, labels: Path) -> None:
         )
 
 
-def _ensure_files(dataset: str, data_dir: Path, download: bool) -> None:
+class DownloadError(RuntimeError):
+    """No mirror gave a file; the message names the file and what each mirror did."""
+
+
+def _fetch(url: str, path: Path, md5: str, on_progress: Callable[[DownloadProgress], None]) -> None:
+    """Download `url` to `path`, reporting progress, and keep it only if its MD5 is the published one."""
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    request = urllib.request.Request(url, headers={"User-Agent": "mnist-tui"})
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, open(partial, "wb") as f:
+            total, done = response.length, 0
+            started = last_report = time.perf_counter()
+            while chunk := response.read(DOWNLOAD_CHUNK_BYTES):
+                f.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                now = time.perf_counter()
+                if now - last_report >= DOWNLOAD_PROGRESS_INTERVAL:
+                    on_progress(DownloadProgress(path.name, done, total, done / (now - started)))
+                    last_report = now
+            on_progress(DownloadProgress(path.name, done, total, done / max(time.perf_counter() - started, 1e-9)))
+        if digest.hexdigest() != md5:
+            raise DownloadError(
+                f"{path.name} from {url} does not match its published checksum (MD5 {digest.hexdigest()},"
+                f" expected {md5}): refused"
+            )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _gunzip(archive: Path, target: Path) -> None:
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    try:
+        with gzip.open(archive, "rb") as source, open(partial, "wb") as f:
+            shutil.copyfileobj(source, f)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    archive.unlink()
+
+
+def download_dataset(dataset: str, data_dir: Path, on_progress: Callable[[DownloadProgress], None]) -> None:
+    """Fetch the dataset's missing IDX files from torchvision's mirrors for it, checking each file's MD5.
+
+    Done here rather than by torchvision, which reports progress only by printing "0.1%0.2%..." to stderr.
+    """
+    source = DATASET_CLASSES[dataset]
+    folder = raw_folder(dataset, data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in source.resources:
+        target = folder / filename.removesuffix(".gz")
+        if target.is_file():
+            continue
+        failures = []
+        for mirror in source.mirrors:
+            url = f"{mirror}{filename}"
+            try:
+                _fetch(url, folder / filename, md5, on_progress)
+                break
+            except DownloadError as error:
+                failures.append(str(error))
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # offline, refused, cut off
+                reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+                failures.append(f"{url}: {reason}")
+        else:
+            raise DownloadError(f"no mirror gave {filename}: {'; '.join(failures)}")
+        _gunzip(folder / filename, target)
+
+
+def _ensure_files(
+    dataset: str, data_dir: Path, download_missing: bool, on_progress: Callable[[DownloadProgress], None]
+) -> None:
     folder = raw_folder(dataset, data_dir)
     missing = [name for name in expected_files(dataset) if not (folder / name).is_file()]
     if not missing:
         return
     reason = "downloading is turned off"
-    if download:
+    if download_missing:
         try:
-            DATASET_CLASSES[dataset](str(data_dir), train=True, download=True)
+            download_dataset(dataset, data_dir, on_progress)
             return
-        except Exception as error:  # torchvision raises RuntimeError or URLError depending on the mirror
-            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            reason = f"the download failed ({first_line})"
+        except (DownloadError, OSError) as error:
+            reason = f"the download failed ({error})"
     raise DataError(
         f"{dataset} is not in {folder} and {reason}. Expected the uncompressed IDX files "
         f"{', '.join(expected_files(dataset))} in {folder} (missing: {', '.join(missing)}). "
@@ -114,12 +200,18 @@ def _ensure_files(dataset: str, data_dir: Path, download: bool) -> None:
     )
 
 
-def load_split(dataset: str, data_dir: Path, train: bool, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split as (uint8 images N x 28 x 28, int64 labels N) on the CPU."""
+def load_split(
+    dataset: str,
+    data_dir: Path,
+    train: bool,
+    download: bool = True,
+    on_download: Callable[[DownloadProgress], None] = lambda progress: None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split as (uint8 images N x 28 x 28, int64 labels N) on the CPU; missing files are downloaded first."""
     if dataset not in DATASET_CLASSES:
         raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_CLASSES)}")
     data_dir = Path(data_dir).expanduser()
-    _ensure_files(dataset, data_dir, download)
+    _ensure_files(dataset, data_dir, download, on_download)
     images_file, labels_file = _split_files(dataset, data_dir, train)
     _check_split(images_file, labels_file)
     try:

@@ -28,6 +28,16 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class DownloadProgress:
+    """A dataset file coming in (first use): sent a few times a second while it downloads, and at its end."""
+
+    file: str  # e.g. "train-images-idx3-ubyte.gz"
+    done_bytes: int
+    total_bytes: int | None  # None when the server does not say
+    bytes_per_second: float
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     epoch: int  # 1-based
     epochs: int
@@ -108,4 +118,14 @@ class RunFinished:
     summary: dict  # the row written to summary.json
 
 
-Event = RunStarted | BatchProgress | EpochEnded | Evaluated | CheckpointSaved | PauseChanged | Notice | RunFinished
+Event = (
+    RunStarted
+    | DownloadProgress
+    | BatchProgress
+    | EpochEnded
+    | Evaluated
+    | CheckpointSaved
+    | PauseChanged
+    | Notice
+    | RunFinished
+)

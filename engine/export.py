@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # files only: never open a window, never need a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from engine.runs import RunRecord, RunsError, atomic_write, load_run  # noqa: E402
+from engine.runs import DiskFullError, RunRecord, RunsError, atomic_write, load_run  # noqa: E402
 
 if TYPE_CHECKING:
     from engine.inspect import Inspection
@@ -133,6 +133,8 @@ def export_run(run_dir: Path) -> list[Path]:
         plot_confusion(run, evaluation, targets[0])
         plot_curves(run, targets[1])
         write_metrics_csv(run, targets[2])
+    except DiskFullError as error:
+        raise ExportError(f"could not write the export into {run.path}: {error}; the run itself is unchanged") from None
     except OSError as error:
         raise ExportError(
             f"could not write the export into {run.path} ({error.strerror or error}): check the folder's"

@@ -14,8 +14,10 @@ says: a dead trainer's id may since have gone to another process), else "interru
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,15 +35,51 @@ BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 LOCK_FILE = "run.pid"
 TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: hidden, and never a run file
+# A write that fails with less than this left where it wrote has met a full disk, whatever error it raised
+# (torch.save reports a short write as "[enforce fail at inline_container.cc] unexpected pos").
+FULL_DISK_MARGIN_BYTES = 1 << 20
 
 
 class RunsError(RuntimeError):
     """A runs directory or run that cannot be used; the message says which and why."""
 
 
+class DiskFullError(OSError):
+    """No space left where a file was being written; the message says where, how much is free, what to do."""
+
+    def __init__(self, folder: Path):
+        free = shutil.disk_usage(folder).free
+        message = (
+            f"no space left on the disk that holds {folder} ({free / 1e6:.1f} MB free there): free some space,"
+            " or choose another folder with --runs-dir"
+        )
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def is_disk_full(error: BaseException, folder: Path) -> bool:
+    """An ENOSPC anywhere in the error's chain, or a failed write with next to nothing left in `folder`."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    if not isinstance(error, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < FULL_DISK_MARGIN_BYTES
+    except OSError:
+        return False
+
+
 @contextmanager
 def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    A full disk raises DiskFullError (an OSError) with a message for the user, whatever the writer raised.
+    """
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
@@ -50,8 +88,11 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
+        disk_full = is_disk_full(error, path.parent)  # measured while the partial file still takes its space
         Path(temp_name).unlink(missing_ok=True)
+        if disk_full:
+            raise DiskFullError(path.parent) from error
         raise
     _fsync_directory(path.parent)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import data as datamod
-from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.checkpoints import load_checkpoint, random_state, restore_random_state, save_checkpoint
 from engine.config import RunConfig, validate
 from engine.devices import cpu_has_fast_bf16, describe, resolve_device
 from engine.events import (
@@ -215,10 +215,10 @@ class Trainer:
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for float32 matmuls (convs use them already)
         self.class_names = datamod.CLASS_NAMES[config.dataset]
         train_images, train_labels = datamod.load_split(
-            config.dataset, self.data_dir, train=True, download=self.download
+            config.dataset, self.data_dir, train=True, download=self.download, on_download=self.emit
         )
         test_images, test_labels = datamod.load_split(
-            config.dataset, self.data_dir, train=False, download=self.download
+            config.dataset, self.data_dir, train=False, download=self.download, on_download=self.emit
         )
         train_index, val_index = datamod.train_val_indices(config, len(train_labels))
         self.train = datamod.DeviceSplit.from_cpu(train_images[train_index], train_labels[train_index], self.device)
@@ -273,7 +273,7 @@ class Trainer:
         )
 
     def _restore(self) -> None:
-        """Continue from last.pt (weights, optimizer, schedule, epochs done, best so far); none: start over."""
+        """Continue from last.pt: weights, optimizer, schedule, random state, epochs done, best so far."""
         run_dir = self.run_dir
         last_path = run_dir.path / LAST_CHECKPOINT
         last = load_checkpoint(last_path, map_location=self.device) if last_path.is_file() else None
@@ -287,6 +287,8 @@ class Trainer:
         if self.scheduler is not None and last["scheduler"] is not None:
             self.scheduler.load_state_dict(last["scheduler"])
         self.start_epoch = last["epoch"]
+        if "random_state" in last:  # checkpoints written before it was saved continue with the seed's stream
+            restore_random_state(last["random_state"], self.device)
         self.best_val_accuracy, self.best_epoch = last["best_val_accuracy"], last["best_epoch"]
         # last.pt is written before best.pt, so best.pt lags only when the last epoch was the best one.
         best_path = run_dir.path / BEST_CHECKPOINT
@@ -304,6 +306,7 @@ class Trainer:
                 config=self.config,
                 best_val_accuracy=self.best_val_accuracy,
                 best_epoch=self.best_epoch,
+                random_state=random_state(self.device),
             )
         # Lines of an epoch whose checkpoint was never written are redone, so they are dropped, never doubled.
         run_dir.drop_metrics_after(self.start_epoch)
@@ -493,6 +496,7 @@ class Trainer:
                 config=self.config,
                 best_val_accuracy=self.best_val_accuracy,
                 best_epoch=self.best_epoch,
+                random_state=random_state(self.device),
             )
             self.emit(CheckpointSaved(path=str(path), epoch=epoch, kind=kind, val_accuracy=val_accuracy))
 

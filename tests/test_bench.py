@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
+import threading
+import time
+from collections import deque
 from pathlib import Path
 
 import pytest
 
 from bench.accuracy import EpochPoint, first_reaching
-from bench.app import drawing_ratios, start, visible_characters
+from bench.app import Alternation, alternate_drawing, drawing_ratios, start, visible_characters
 from bench.run import main
 from bench.throughput import Tick, engine_images_per_second, reference_images_per_second, steady_images_per_second
+from engine.events import BatchProgress
 
 
 def test_steady_throughput_skips_the_warm_up_ticks() -> None:
@@ -67,3 +73,52 @@ def test_without_the_dashboard_the_app_section_measures_the_cli_and_says_so(monk
     assert result["cli_images_per_second"] == 1000
     assert result["overhead_percent"] == bench.app.NOT_INSTALLED
     assert len(tables({"app": result})) == 1
+
+
+class ClockedProgress:
+    """A stand-in for the dashboard's run state: 100 steps a second in epochs of 30 steps (0.3 s), each followed
+    by 0.1 s of evaluation that sends no progress, so every 0.5 s block spans an epoch's end."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.pending: deque = deque()
+
+    @property
+    def progress(self) -> BatchProgress:
+        epoch, into_epoch = divmod(time.perf_counter() - self.started, 0.4)
+        into_epoch = min(into_epoch, 0.3)  # evaluating: the newest progress is the epoch's last step
+        step = int(100 * into_epoch)
+        elapsed = 0.4 * epoch + into_epoch
+        return BatchProgress(int(epoch) + 1, 1000, step, 30, int(epoch) * 30 + step, 0.1, 100.0, elapsed, 1.0)
+
+
+def test_drawing_blocks_measure_however_short_the_epochs() -> None:
+    class FakeApp:
+        drawing = True
+        live = ClockedProgress()
+        stopped = False
+
+        def stop_training(self) -> None:
+            self.stopped = True
+
+    app = FakeApp()
+    blocks = asyncio.run(alternate_drawing(app, threading.Event(), Alternation(block_seconds=0.5, blocks=4)))
+    assert [drawing for drawing, _ in blocks] == [True, False, True, False]
+    # Evaluation time never counts: ~100 steps/s in every block (scheduling slack aside), none left out.
+    assert all(speed is not None and 80 < speed < 125 for _, speed in blocks), blocks
+    assert app.stopped and app.drawing  # the run is stopped once the blocks are taken, drawing left on
+
+
+def test_an_empty_drawing_measure_fails_the_app_section_with_its_reason(tmp_path: Path, monkeypatch, capsys) -> None:
+    import bench.app
+
+    monkeypatch.setattr(bench.app, "dashboard_installed", lambda: True)
+    monkeypatch.setattr(bench.app, "cli_run", lambda data_dir, runs_dir, preset: (1000.0, 500.0))
+    untimed = {"window_seconds": 1.0, "ui_thread_cpu_seconds": 0.0, "process_cpu_seconds": 1.0}
+    untimed["blocks"] = [[True, None], [False, None]]
+    monkeypatch.setattr(bench.app, "app_run", lambda *args, **kwargs: (990.0, 500.0, untimed))
+    out_file = tmp_path / "results.json"
+    assert main(["--data-dir", "unused", "--only", "app", "--rounds", "1", "--out", str(out_file)]) == 1
+    reason = "the drawing on/off measure compared no block: 2 blocks in 1 rounds, 0 with a training speed"
+    assert reason in " ".join(capsys.readouterr().out.split())  # however Rich wrapped it
+    assert json.loads(out_file.read_text())["failed"]["app"].startswith(reason)

@@ -33,13 +33,14 @@ def test_offline_error_names_the_folder_and_the_files(tmp_path):
 
 
 def test_failed_download_is_reported_not_raised_raw(tmp_path, monkeypatch):
-    import torchvision.datasets
+    import urllib.error
+    import urllib.request
 
     def refuse(*args, **kwargs):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: network unreachable")
+        raise urllib.error.URLError("network unreachable")
 
-    monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
-    with pytest.raises(DataError, match="download failed.*network unreachable"):
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    with pytest.raises(DataError, match="download failed.*train-images-idx3-ubyte.gz: network unreachable"):
         load_split("mnist", tmp_path, train=True, download=True)
 
 

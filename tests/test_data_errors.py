@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
-from torchvision import datasets
 
 from engine.data import DataError, load_split
 from tui.cli import main
@@ -98,14 +99,14 @@ def test_missing_folder_without_download_lists_expected_files(tmp_path: Path) ->
 
 
 def _network_off(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """torchvision's download raises as it does with no network; returns the list of attempts."""
+    """Every download fails as it does with no network; returns the URLs tried."""
     attempts: list[str] = []
 
-    def unreachable(self: datasets.MNIST) -> None:
-        attempts.append(self.root)
-        raise OSError(101, "Network is unreachable")
+    def unreachable(request: urllib.request.Request, timeout: float) -> None:
+        attempts.append(request.full_url)
+        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
 
-    monkeypatch.setattr(datasets.MNIST, "download", unreachable)
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
     return attempts
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from engine import trainer as trainer_module
 from engine.config import RunConfig
-from engine.events import EpochEnded, RunStarted
-from engine.models import Linear
+from engine.events import BatchProgress, EpochEnded, RunStarted
+from engine.models import MODELS, Linear, recipe_config
 from engine.runs import LOCK_FILE, RunDirectory, RunsError, load_run, process_start_time, read_metrics
 from engine.trainer import Trainer
 from tui.cli import main
@@ -109,6 +110,34 @@ def test_resume_continues_to_the_same_result(tiny_data: Path, runs_dir: Path) ->
     assert summary["train_seconds"] == pytest.approx(sum(epoch["seconds"] for epoch in epochs))  # epoch 1 too
     # Same weights, optimizer state, schedule and shuffling as a run never stopped: same numbers.
     assert _metric_numbers(run_dir) == _metric_numbers(Path(straight.run_dir))
+
+
+@pytest.mark.parametrize("augment", [False, True], ids=["plain", "augment"])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_resume_after_a_stop_mid_epoch_matches_a_run_never_stopped(
+    model: str, augment: bool, tiny_data: Path, runs_dir: Path, monkeypatch
+) -> None:
+    """Dropout and augmentation draw from the random generators: last.pt carries their state at its epoch's end."""
+    monkeypatch.setattr(trainer_module, "PROGRESS_INTERVAL_SECONDS", 0.0)  # a progress event every batch
+    config = recipe_config(model, epochs=3, batch_size=32, device="cpu", seed=5, augment=augment)
+    straight = Trainer(config, runs_dir=runs_dir / "straight", data_dir=tiny_data).run()
+    assert straight.status == "completed"
+
+    trainer = Trainer(config, runs_dir=runs_dir / "stopped", data_dir=tiny_data)
+
+    def stop_in_epoch_two(event) -> None:
+        if isinstance(event, BatchProgress) and (event.epoch, event.step) == (2, 3):
+            trainer.stop()  # three batches of epoch 2 trained, then lost: the resume redoes epoch 2
+
+    trainer.emit = stop_in_epoch_two
+    stopped = trainer.run()
+    assert stopped.status == "stopped" and stopped.summary["epochs_completed"] == 1
+
+    events: list = []
+    resumed = Trainer.from_run(Path(stopped.run_dir), data_dir=tiny_data, emit=events.append).run()
+    assert resumed.status == "completed"
+    assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [2, 3]
+    assert _metric_numbers(Path(resumed.run_dir)) == _metric_numbers(Path(straight.run_dir))
 
 
 def test_resume_without_last_checkpoint_starts_over_in_the_same_folder(tiny_data: Path, runs_dir: Path) -> None:

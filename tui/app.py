@@ -7,6 +7,8 @@ never blocks the training loop.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -26,6 +28,7 @@ from engine.config import RunConfig
 from engine.events import (
     BatchProgress,
     CheckpointSaved,
+    DownloadProgress,
     EpochEnded,
     Evaluated,
     Event,
@@ -45,6 +48,7 @@ from tui.messages import (
 )
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 from tui.widgets.canvas import DrawTab
 from tui.widgets.charts import LineChart
 from tui.widgets.confusion import ConfusionView
@@ -55,9 +59,12 @@ from tui.widgets.runs import RunsPanel
 from tui.widgets.setup import SetupPanel
 
 PROGRESS_DISPLAY_INTERVAL = 1.0  # seconds between redraws of the progress line while training
-TICK_EVENTS = (BatchProgress, EpochEnded, Evaluated, CheckpointSaved)  # drawn by the tick; others at once
+# Drawn by the display tick; the others at once.
+TICK_EVENTS = (BatchProgress, DownloadProgress, EpochEnded, Evaluated, CheckpointSaved)
 LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)...
 LOSS_CHART_CPU_SHARE = 0.005  # ...or longer, so its redraws take at most 0.5% of one core (every ~3 s at 120x40)
+# Those that end the dashboard from outside: Ctrl+C is a key here (the terminal is in raw mode), not a signal.
+ENDING_SIGNALS = tuple(number for number in SIGNAL_EXIT if number != signal.SIGINT)
 Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
 TrainerBuilder = Callable[[type, Callable[[Event], None]], Any]
 
@@ -128,6 +135,8 @@ class MnistTuiApp(App[int]):
         self.stop_requested = threading.Event()
         self.progress_shown = True
         self.runs_panel: RunsPanel | None = None
+        self.signal_exit_status: int | None = None  # set by SIGTERM or SIGHUP: the status the app exits with
+        self.previous_signal_handlers: dict[int, Any] = {}
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -160,6 +169,7 @@ class MnistTuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.runs_panel = self.query_one(RunsPanel)
+        self.install_signal_handlers()
         self.set_interval(PROGRESS_DISPLAY_INTERVAL, self.show_latest_progress)
         self.update_header()
         self.load_catalog_worker()
@@ -344,6 +354,29 @@ class MnistTuiApp(App[int]):
     def on_unmount(self) -> None:
         # However the app ends, a paused or running trainer must not keep the process alive.
         self.stop_training()
+        for number, handler in self.previous_signal_handlers.items():
+            signal.signal(number, handler)
+
+    def install_signal_handlers(self) -> None:
+        """Without these, SIGTERM or a closed SSH session (SIGHUP) would kill the process mid-batch, leaving the
+        run without summary.json and with a stale run.pid. Installed with signal.signal, not the event loop's
+        add_signal_handler, so a hang-up detaches from the dead terminal before the loop runs anything else."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
+            return
+        loop = asyncio.get_running_loop()
+
+        def on_signal(number: int, _frame: Any) -> None:
+            if is_hang_up(number):
+                detach_from_terminal()
+            if self.signal_exit_status is None:
+                self.signal_exit_status = SIGNAL_EXIT[number]
+                self.stop_training()
+                loop.call_soon_threadsafe(self.exit_on_signal)
+
+        self.previous_signal_handlers = {number: signal.signal(number, on_signal) for number in ENDING_SIGNALS}
+
+    def exit_on_signal(self) -> None:
+        self.run_worker(self.stop_and_exit(self.signal_exit_status), group="quit")
 
     def stop_training(self) -> None:
         """Safe from any thread; the trainer ends after its current batch and keeps what it finished."""
@@ -380,12 +413,13 @@ class MnistTuiApp(App[int]):
         if confirmed:
             self.run_worker(self.stop_and_exit(), group="quit")
 
-    async def stop_and_exit(self) -> None:
+    async def stop_and_exit(self, return_code: int = 0) -> None:
+        """Stop the run after its current batch, wait until its files are written, then exit."""
         self.stop_training()
         self.query_one(ProgressPanel).show_message("stopping the run before quitting…")
         if self.training_worker is not None:
             await self.workers.wait_for_complete([self.training_worker])
-        self.exit(0)
+        self.exit(return_code=return_code)
 
     def action_export(self) -> None:
         run_dir = None
@@ -442,6 +476,9 @@ class MnistTuiApp(App[int]):
             if isinstance(event, BatchProgress):
                 self.progress_shown = False
                 continue
+            if isinstance(event, DownloadProgress):
+                self.query_one(ProgressPanel).show_download(event)
+                continue
             self.query_one(EventLog).add_event(event)
             if isinstance(event, Evaluated):
                 evaluated = event
@@ -460,6 +497,8 @@ class MnistTuiApp(App[int]):
                 self.query_one(MistakesTab).follow_newest()
                 self.query_one(DrawTab).follow_newest()
             elif isinstance(event, RunStarted):
+                if self.live.progress is None:  # no batch drawn yet: the bar may still show the dataset's download
+                    self.query_one(ProgressPanel).reset()
                 self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
         if evaluated is not None:
             self.refresh_charts()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from rich.filesize import decimal
+
+from engine.events import DownloadProgress
+
 
 def format_duration(seconds: float | None) -> str:
     """m:ss, or h:mm:ss from an hour; "-" when unknown."""
@@ -15,3 +19,14 @@ def format_duration(seconds: float | None) -> str:
 def format_metric(value: float | None) -> str:
     """An accuracy or F1 to four places; "-" when the run has none (yet)."""
     return "-" if value is None else f"{value:.4f}"
+
+
+def download_figures(progress: DownloadProgress) -> str:
+    """Bytes done of the total (or so far, when the server does not say) and the rate: "4.2 MB of 9.9 MB, 1.3 MB/s"."""
+    done = decimal(progress.done_bytes)
+    size = f"{done} of {decimal(progress.total_bytes)}" if progress.total_bytes else done
+    return f"{size}, {decimal(int(progress.bytes_per_second))}/s"
+
+
+def download_text(progress: DownloadProgress) -> str:
+    return f"downloading {progress.file}: {download_figures(progress)}"

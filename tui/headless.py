@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import traceback
@@ -11,18 +10,25 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
+from engine.events import (
+    BatchProgress,
+    CheckpointSaved,
+    DownloadProgress,
+    EpochEnded,
+    Event,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
 from engine.runs import RunRecord, list_runs
-from tui.formatting import format_duration, format_metric
+from tui.formatting import download_figures, format_duration, format_metric
+from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 
 EXIT_OK, EXIT_FAILED = 0, 1
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
-if hasattr(signal, "SIGHUP"):
-    SIGNAL_EXIT[signal.SIGHUP] = 129
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -39,14 +45,6 @@ def results_table(summary: dict[str, Any]) -> Table:
         format_duration(summary.get("train_seconds")),
     )
     return table
-
-
-def _detach_from_terminal() -> None:
-    """After a hang-up the terminal is gone and writing to it would fail: send all output nowhere instead."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os.close(devnull)
 
 
 def train_with_progress(
@@ -75,22 +73,23 @@ def train_with_progress(
     received: list[int] = []
 
     def stop_on_signal(number: int, _frame: Any) -> None:
-        if number == getattr(signal, "SIGHUP", None):
-            _detach_from_terminal()
+        if is_hang_up(number):
+            detach_from_terminal()
         received.append(number)
         trainer.stop()
 
     previous = {number: signal.signal(number, stop_on_signal) for number in SIGNAL_EXIT}
+    # One row per dataset file downloaded (first use), then one for training: a title, the bar, the figures.
     progress = Progress(
-        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[speed]:,.0f} img/s  ETA {task.fields[eta]}"),
+        TextColumn("{task.fields[figures]}"),
         TimeElapsedColumn(),
         console=console,
         transient=False,
     )
     task = None
+    downloads: dict[str, Any] = {}
     try:
         thread = trainer.start()
         with progress:
@@ -103,15 +102,23 @@ def train_with_progress(
                         f" {event.device} ({event.device_name})"
                     )
                     console.print(f"run folder: {event.run_dir}")
+                elif isinstance(event, DownloadProgress):
+                    if event.file not in downloads:
+                        downloads[event.file] = progress.add_task(event.file, total=event.total_bytes, figures="")
+                    progress.update(
+                        downloads[event.file],
+                        completed=event.done_bytes,
+                        total=event.total_bytes,
+                        figures=download_figures(event),
+                    )
                 elif isinstance(event, BatchProgress):
                     fields = dict(
-                        epoch=f"{event.epoch}/{event.epochs}",
-                        loss=event.loss,
-                        speed=event.images_per_second,
-                        eta=format_duration(event.eta_seconds),
+                        description=f"epoch {event.epoch}/{event.epochs}",
+                        figures=f"{event.step}/{event.steps_per_epoch}  loss {event.loss:.4f}"
+                        f"  {event.images_per_second:,.0f} img/s  ETA {format_duration(event.eta_seconds)}",
                     )
                     if task is None:
-                        task = progress.add_task("train", total=event.steps_per_epoch, **fields)
+                        task = progress.add_task(total=event.steps_per_epoch, **fields)
                     progress.update(task, completed=event.step, total=event.steps_per_epoch, **fields)
                 elif isinstance(event, EpochEnded):
                     progress.console.print(

@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
-from engine.events import BatchProgress
-from tui.formatting import format_duration
+from engine.events import BatchProgress, DownloadProgress
+from tui.formatting import download_text, format_duration
 
 IDLE_MESSAGE = "no run yet: press s to start one with the current setup"
 
@@ -49,11 +49,12 @@ class ProgressPanel(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.message = IDLE_MESSAGE
-        self.completed, self.total = 0, 1
+        self.completed: int = 0
+        self.total: int | None = 1
 
     @property
     def fraction(self) -> float:
-        return min(self.completed / self.total, 1.0) if self.total > 0 else 0.0
+        return min(self.completed / self.total, 1.0) if self.total else 0.0
 
     def render(self) -> RenderableType:
         bar = ProgressBar(
@@ -72,6 +73,12 @@ class ProgressPanel(Widget):
     def show(self, progress: BatchProgress) -> None:
         self.message = progress_text(progress)
         self.completed, self.total = progress.global_step, progress.epochs * progress.steps_per_epoch
+        self.refresh()
+
+    def show_download(self, progress: DownloadProgress) -> None:
+        """The dataset coming in on first use: the file, bytes done of the total, and the rate."""
+        self.message = download_text(progress)
+        self.completed, self.total = progress.done_bytes, progress.total_bytes  # None: a pulsing bar
         self.refresh()
 
     def show_message(self, message: str) -> None:
