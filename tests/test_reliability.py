@@ -7,10 +7,14 @@ import errno
 import json
 import math
 import pickle
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from engine import devices
 from engine.checkpoints import CheckpointError, load_checkpoint, load_model
@@ -196,6 +200,26 @@ def test_malicious_checkpoint_in_a_run_folder(tmp_path: Path) -> None:
         pickle.dump({"model": _Payload(marker), "config": TINY}, f, protocol=2)
     with pytest.raises(CheckpointError, match="refused"):
         load_model(run)
+    assert not marker.exists()
+
+
+def test_a_checkpoint_pickled_with_another_protocol_is_refused_without_a_warning(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    run = tmp_path / "runs" / "evil"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(TINY))
+    with open(run / "best.pt", "wb") as f:  # protocol 5: torch's weights-only unpickler warns about it
+        pickle.dump({"model": _Payload(marker), "config": TINY}, f, protocol=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        with pytest.raises(CheckpointError, match="refused"):
+            load_checkpoint(run / "best.pt")
+
+    Image.new("L", (28, 28), 255).save(tmp_path / "digit.png")
+    command = [sys.executable, "-m", "tui", "predict", "evil", str(tmp_path / "digit.png")]
+    result = subprocess.run([*command, "--runs-dir", str(run.parent)], capture_output=True, text=True, timeout=120)
+    assert "refused to load" in result.stderr + result.stdout
+    assert "Warning" not in result.stderr
     assert not marker.exists()
 
 
