@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,9 +42,13 @@ class RunsError(RuntimeError):
 
 @contextmanager
 def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    The file ends up with the permissions a plain `open(path, "w")` gives: the umask's for a new file, the
+    old file's when it replaces one (`tempfile.mkstemp` would make every run file private to its owner).
+    """
     path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    fd, temp_name = _create_temp_file(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -54,6 +59,21 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         Path(temp_name).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _create_temp_file(path: Path) -> tuple[int, str]:
+    """A new hidden file beside `path`, created with mode 0o666 so the kernel applies the umask."""
+    while True:
+        temp_name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            os.chmod(fd, os.stat(path).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        return fd, temp_name
 
 
 def _fsync_directory(folder: Path) -> None:

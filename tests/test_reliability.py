@@ -6,7 +6,9 @@ import builtins
 import errno
 import json
 import math
+import os
 import pickle
+import stat
 import subprocess
 import sys
 import warnings
@@ -23,7 +25,7 @@ from engine.devices import DeviceError, resolve_device
 from engine.events import RunFinished
 from engine.export import ExportError, export_run
 from engine.models import MODEL_NAMES, Linear
-from engine.runs import RunsError, check_writable, find_run, load_run
+from engine.runs import RunsError, check_writable, find_run, load_run, write_json
 from engine.trainer import Trainer
 from tui.cli import main
 
@@ -306,6 +308,27 @@ def test_failed_export_leaves_the_run_untouched(finished_run: Path, monkeypatch,
     assert main(["export", str(finished_run), "--runs-dir", str(finished_run.parent)]) == 1
     assert "Read-only file system" in capsys.readouterr().err
     assert _snapshot(finished_run) == before  # byte for byte, and no temporary files left behind
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_run_files_get_the_permissions_of_the_umask(tiny_data: Path, runs_dir: Path, umask: int) -> None:
+    previous = os.umask(umask)
+    try:
+        finished, _ = _run(tiny_data, runs_dir, epochs=1)
+        export_run(Path(finished.run_dir))
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in Path(finished.run_dir).iterdir()}
+    assert {"config.json", "best.pt", "curves.png", "metrics.csv"} <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)
+
+
+def test_an_atomic_rewrite_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "notes.json"
+    path.write_text("{}")
+    path.chmod(0o640)
+    write_json(path, {"kept": True})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and json.loads(path.read_text()) == {"kept": True}
 
 
 # --- reproducibility ----------------------------------------------------------------------------------
