@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, default_data_dir, default_runs_dir
+from tui.run_columns import sortable_columns
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RUN_OPTION_NAMES = (
@@ -140,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder")
     _add_location_options(runs)
+    runs.add_argument(
+        "--sort",
+        choices=[column.name for column in sortable_columns()],
+        metavar="COLUMN",
+        help="sort by this column, one of: %(choices)s (default: newest first)",
+    )
+    runs.add_argument("--reverse", action="store_true", help="reverse the order")
 
     export = commands.add_parser("export", help="write confusion_matrix.png, curves.png and metrics.csv for a run")
     _add_location_options(export)
@@ -238,7 +246,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import print_runs
 
-    return print_runs(locations(args)[1])
+    return print_runs(locations(args)[1], args.sort, args.reverse)
 
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

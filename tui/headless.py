@@ -18,6 +18,7 @@ from engine.config import RunConfig
 from engine.events import BatchProgress, CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
 from engine.runs import RunRecord, list_runs
 from tui.formatting import format_duration, format_metric
+from tui.run_columns import NAME, RESULTS, STATUS, setting_columns, sortable_columns
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -151,35 +152,21 @@ def train_with_progress(
 
 
 def runs_table(runs_dir: Path, runs: list[RunRecord]) -> Table:
+    """One row per run, in the given order, with a column for each setting that differs between them."""
     table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    for column, justify in (
-        ("run", "left"),
-        ("epochs", "right"),
-        ("val acc", "right"),  # the best epoch's
-        ("test acc", "right"),
-        ("test F1", "right"),
-        ("time", "right"),
-        ("status", "left"),
-    ):
-        table.add_column(column, justify=justify, no_wrap=True)
+    columns = [NAME, *setting_columns(runs), *RESULTS, STATUS]
+    for column in columns:
+        table.add_column(column.heading, justify=column.justify, no_wrap=True)
     # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.
     for index in (0, -1):
-        table.columns[index].min_width = max((len(run.name if index == 0 else run.status) for run in runs), default=0)
+        table.columns[index].min_width = max((len(columns[index].text(run)) for run in runs), default=0)
     for run in runs:
-        summary = run.summary or {}
-        table.add_row(
-            run.name,
-            f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
-            format_metric(run.best_val_accuracy),
-            format_metric(summary.get("test_accuracy")),
-            format_metric(summary.get("test_f1")),
-            format_duration(summary.get("duration_seconds")),
-            run.status,
-        )
+        table.add_row(*(column.text(run) for column in columns))
     return table
 
 
-def print_runs(runs_dir: Path) -> int:
+def print_runs(runs_dir: Path, sort: str | None = None, reverse: bool = False) -> int:
+    """The runs table, newest first or sorted by the column named `sort`; broken runs' reasons under it."""
     console = Console()
     if not console.is_terminal:  # piped or redirected: no terminal width to fit, so never truncate
         console = Console(width=160)
@@ -187,7 +174,15 @@ def print_runs(runs_dir: Path) -> int:
     if not runs:
         console.print(f"no runs in {runs_dir} yet: start one with `mnist-tui train` or `mnist-tui`")
         return EXIT_OK
+    if sort is not None:
+        column = next(column for column in sortable_columns() if column.name == sort)
+        runs.sort(key=lambda run: column.sort_key(run, reverse), reverse=reverse)
+    elif reverse:
+        runs.reverse()
     console.print(runs_table(runs_dir, runs))
+    for run in runs:
+        if run.problem is not None:
+            console.print(f"{run.name} is broken: {run.problem}", markup=False, highlight=False)
     return EXIT_OK
 
 
