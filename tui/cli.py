@@ -154,10 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
-    predict = commands.add_parser("predict", help="class probabilities of a run's best model for an image file")
+    predict = commands.add_parser(
+        "predict", help="class probabilities of a run's best model for image files, one row per image"
+    )
     _add_location_options(predict)
     predict.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
-    predict.add_argument("image", type=Path, help="an image file (PNG, JPEG, ...): any size, ink dark or light")
+    predict.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="image files (PNG, JPEG, ...: any size, ink dark or light) or folders of them",
+    )
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="output", action="store_const", const="json", help="print JSON, for scripts")
+    output.add_argument("--csv", dest="output", action="store_const", const="csv", help="print CSV, for scripts")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
@@ -259,7 +270,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import predict_and_print
 
-    return predict_and_print(locations(args)[1], args.run, args.image)
+    return predict_and_print(locations(args)[1], args.run, args.images, args.output or "table")
 
 
 def entry_point() -> None:
