@@ -113,11 +113,41 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--compile", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help="torch.compile the model")
 
 
+# Each subcommand's help ends with these (`#` comments, so every line can be pasted into a shell as it is).
+EXAMPLES = {
+    "mnist-tui": """
+  mnist-tui                                   # open the dashboard
+  mnist-tui --model cnn --epochs 3 --start    # open it and start training at once
+  mnist-tui train --model mlp --limit 6000    # train headless: mnist-tui train --help""",
+    "train": """
+  mnist-tui train                             # cnn with its default recipe
+  mnist-tui train --model mlp --lr 0.001 --epochs 3 --export
+  mnist-tui train --resume 20261125-061121-mnist-cnn   # continue a stopped run""",
+    "runs": """
+  mnist-tui runs                              # newest first
+  mnist-tui runs --sort test-acc --reverse    # best test accuracy first
+  mnist-tui runs --runs-dir /shared/runs      # another runs folder""",
+    "export": """
+  mnist-tui export 20261125-061121-mnist-cnn
+  mnist-tui export 20261125-061121-mnist-cnn --data-dir ../shared/datasets   # with mistakes.png""",
+    "predict": """
+  mnist-tui predict 20261125-061121-mnist-cnn digit.png
+  mnist-tui predict 20261125-061121-mnist-cnn a.png b.png scans/
+  mnist-tui predict 20261125-061121-mnist-cnn scans/ --csv > predictions.csv""",
+}
+
+
+def _with_examples(command: str) -> dict[str, Any]:
+    """The parser keywords that end its help with example commands, laid out as written."""
+    return {"epilog": f"examples:{EXAMPLES[command]}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnist-tui",
         description="Train, watch and inspect handwritten-digit classifiers in the terminal."
         " With no subcommand, opens the dashboard.",
+        **_with_examples("mnist-tui"),
     )
     _add_location_options(parser)
     _add_run_options(parser)
@@ -125,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train headless with a progress bar")
+    train = commands.add_parser("train", help="train headless with a progress bar", **_with_examples("train"))
     _add_location_options(train)
     _add_run_options(train)
     train.set_defaults(command_parser=train)  # its usage line is the one shown for a bad train option
@@ -139,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
-    runs = commands.add_parser("runs", help="list the runs in the runs folder")
+    runs = commands.add_parser("runs", help="list the runs in the runs folder", **_with_examples("runs"))
     _add_location_options(runs)
     runs.add_argument(
         "--sort",
@@ -149,13 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs.add_argument("--reverse", action="store_true", help="reverse the order")
 
-    export = commands.add_parser("export", help="write confusion_matrix.png, curves.png and metrics.csv for a run")
+    export = commands.add_parser(
+        "export",
+        help="write confusion_matrix.png, curves.png and metrics.csv for a run",
+        **_with_examples("export"),
+    )
     _add_location_options(export)
     export.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
     predict = commands.add_parser(
-        "predict", help="class probabilities of a run's best model for image files, one row per image"
+        "predict",
+        help="class probabilities of a run's best model for image files, one row per image",
+        **_with_examples("predict"),
     )
     _add_location_options(predict)
     predict.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
