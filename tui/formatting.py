@@ -15,3 +15,8 @@ def format_duration(seconds: float | None) -> str:
 def format_metric(value: float | None) -> str:
     """An accuracy or F1 to four places; "-" when the run has none (yet)."""
     return "-" if value is None else f"{value:.4f}"
+
+
+def format_switch(value: bool) -> str:
+    """An on/off setting in words, so it reads the same without colour."""
+    return "on" if value else "off"

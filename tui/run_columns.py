@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.runs import RunRecord, differing_settings
-from tui.formatting import format_duration, format_metric
+from tui.formatting import format_duration, format_metric, format_switch
 
 # Short headings, so a few setting columns still leave room for the results at 80 columns.
 SETTING_HEADINGS = {
@@ -62,7 +62,7 @@ def format_setting(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return format_switch(value)
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
