@@ -110,12 +110,18 @@ class RunsPanel(Vertical):
         self.columns = run_columns(self.runs)
         if self.sorted_by not in [column.heading for column in self.columns]:  # a setting no longer differs
             self.sorted_by, self.sort_reversed = DATE.heading, True
+        rows = {
+            run.name: [run_cell(column, run, run.name in self.marked) for column in self.columns] for run in self.runs
+        }
         table.clear(columns=True)
-        for column in self.columns:
-            arrow = SORT_ARROWS[self.sort_reversed] if column.heading == self.sorted_by else ""
-            table.add_column(Text(column.heading + arrow), key=column.heading)
-        for run in self.runs:
-            table.add_row(*(run_cell(column, run, run.name in self.marked) for column in self.columns), key=run.name)
+        for index, column in enumerate(self.columns):
+            label = Text(column.heading + (SORT_ARROWS[self.sort_reversed] if column.heading == self.sorted_by else ""))
+            # Measured here, not left to DataTable: it measures when idle, and a frame drawn before that keeps
+            # its too-narrow columns in its cache.
+            width = max([label.cell_len, *(cells[index].shown.cell_len for cells in rows.values())])
+            table.add_column(label, key=column.heading, width=width)
+        for name, cells in rows.items():
+            table.add_row(*cells, key=name)
         reverse = self.sort_reversed
         table.sort(self.sorted_by, key=lambda cell: sort_key(cell.value, reverse), reverse=reverse)
         if current in table.rows:
