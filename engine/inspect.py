@@ -187,7 +187,7 @@ def read_image(path: Path) -> np.ndarray:
             gray = np.asarray(image.convert("L"), dtype=np.uint8)
     except FileNotFoundError:
         raise InspectError(f"no image file at {path}") from None
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as error:
         raise InspectError(f"{path} is not an image Pillow can read ({error}); give a PNG or JPEG") from None
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if border.mean() > 127:  # the background (the border) is light: ink is dark
@@ -195,11 +195,43 @@ def read_image(path: Path) -> np.ndarray:
     return gray
 
 
-def predict_image(run_dir: Path, path: Path, device: str = "cpu") -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """(class names, probabilities) of the run's best model for an image file."""
-    image = read_image(path)  # a bad file is reported before the model is loaded
+IMAGE_SUFFIXES = frozenset(Image.registered_extensions())  # the files Pillow opens: ".png", ".jpg", ...
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    """One image file as classified; `error` instead of probabilities when it could not be."""
+
+    path: Path
+    probabilities: tuple[float, ...] | None
+    error: str | None = None
+
+
+def images_in(folder: Path) -> list[Path]:
+    """The image files directly inside a folder, by name (other files, such as notes, are left out)."""
+    return sorted(path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def predict_images(
+    run_dir: Path, paths: Sequence[Path], device: str = "cpu"
+) -> tuple[tuple[str, ...], list[ImagePrediction]]:
+    """(class names, a prediction per image) for image files and the images in folders, in the order given.
+
+    The model is loaded once. A file that cannot be read (or a folder with no image) is a result with its
+    error, and the other images are still classified.
+    """
     predictor = Predictor(run_dir, device)
-    return predictor.class_names, predictor.predict(image)
+    results = []
+    for path in map(Path, paths):
+        files = images_in(path) if path.is_dir() else [path]
+        if not files:
+            results.append(ImagePrediction(path, None, f"no image files in the folder {path}"))
+        for file in files:
+            try:
+                results.append(ImagePrediction(file, predictor.predict(read_image(file))))
+            except InspectError as error:
+                results.append(ImagePrediction(file, None, str(error)))
+    return predictor.class_names, results
 
 
 def export_mistakes(run_dir: Path, data_dir: Path, split: Split | None = None) -> Path:

@@ -17,15 +17,17 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from engine.config import RunConfig
 from engine.events import Evaluated
 
 CONFIG_FILE = "config.json"
@@ -79,9 +81,11 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`.
 
     A full disk raises DiskFullError (an OSError) with a message for the user, whatever the writer raised.
+    The file ends up with the permissions a plain `open(path, "w")` gives: the umask's for a new file, the
+    old file's when it replaces one (`tempfile.mkstemp` would make every run file private to its owner).
     """
     path = Path(path)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    fd, temp_name = _create_temp_file(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -95,6 +99,21 @@ def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
             raise DiskFullError(path.parent) from error
         raise
     _fsync_directory(path.parent)
+
+
+def _create_temp_file(path: Path) -> tuple[int, str]:
+    """A new hidden file beside `path`, created with mode 0o666 so the kernel applies the umask."""
+    while True:
+        temp_name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            os.chmod(fd, os.stat(path).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        return fd, temp_name
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -251,6 +270,7 @@ class RunRecord:
     summary: dict[str, Any] | None
     epochs: list[dict[str, Any]] = field(default_factory=list)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None  # why the folder cannot be read as a run (its status is then "broken")
 
     @property
     def name(self) -> str:
@@ -258,7 +278,9 @@ class RunRecord:
 
     @property
     def status(self) -> str:
-        """completed, stopped, failed or diverged (from summary.json); running; or interrupted (killed)."""
+        """completed, stopped, failed or diverged (from summary.json); running; interrupted (killed); or broken."""
+        if self.problem is not None:
+            return "broken"
         if running_pid(self.path) is not None:
             return "running"
         return self.summary.get("status", "unknown") if self.summary else "interrupted"
@@ -301,34 +323,65 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings in a run folder's config.json; RunsError says why they cannot be read."""
+    try:
+        value = json.loads((Path(path) / CONFIG_FILE).read_text())
+    except FileNotFoundError:
+        raise RunsError(f"no {CONFIG_FILE}") from None
+    except OSError as error:
+        raise RunsError(f"{CONFIG_FILE} cannot be read ({error.strerror or error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunsError(f"{CONFIG_FILE} is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise RunsError(f"{CONFIG_FILE} holds a JSON {type(value).__name__}, not the run's settings")
+    return value
+
+
+def _read_run(path: Path) -> RunRecord:
+    epochs, evaluations = read_metrics(path)
+    return RunRecord(path, read_config(path), _read_json(path / SUMMARY_FILE), epochs, evaluations)
+
+
 def load_run(path: Path) -> RunRecord:
     path = Path(path)
-    config = _read_json(path / CONFIG_FILE)
-    if config is None:
-        raise RunsError(f"{path} is not a run folder (no readable {CONFIG_FILE})")
-    epochs, evaluations = read_metrics(path)
-    return RunRecord(path, config, _read_json(path / SUMMARY_FILE), epochs, evaluations)
+    try:
+        return _read_run(path)
+    except RunsError as error:
+        raise RunsError(f"{path} is not a run folder ({error})") from None
 
 
 def list_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every run under runs_dir, newest first; folders that are not runs are ignored."""
+    """Every folder under runs_dir, newest first: one that cannot be read as a run is listed as broken."""
     runs_dir = Path(runs_dir).expanduser()
     if not runs_dir.is_dir():
         return []
     runs = []
     for child in sorted(runs_dir.iterdir(), reverse=True):
-        if child.is_dir() and (child / CONFIG_FILE).is_file():
-            try:
-                runs.append(load_run(child))
-            except RunsError:
-                continue
+        if not child.is_dir() or child.name.startswith("."):
+            continue
+        try:
+            runs.append(_read_run(child))
+        except RunsError as error:
+            runs.append(RunRecord(child, {}, None, problem=str(error)))
     return runs
 
 
+# Settings that have a runs table column of their own whatever their values (epochs: done/planned).
+SETTINGS_SHOWN_ANYWAY = ("dataset", "model", "epochs")
+
+
+def differing_settings(runs: list[RunRecord]) -> list[str]:
+    """The settings (RunConfig field names, in its order) whose values are not the same in all readable runs."""
+    configs = [run.config for run in runs if run.problem is None]
+    names = [setting.name for setting in fields(RunConfig) if setting.name not in SETTINGS_SHOWN_ANYWAY]
+    return [name for name in names if len({json.dumps(config.get(name)) for config in configs}) > 1]
+
+
 def newest_trained_run(runs_dir: Path) -> Path | None:
-    """The newest run that has a checkpoint to load, or None."""
+    """The newest readable run that has a checkpoint to load, or None."""
     for run in list_runs(runs_dir):
-        if (run.path / BEST_CHECKPOINT).is_file() or (run.path / LAST_CHECKPOINT).is_file():
+        if run.problem is None and ((run.path / BEST_CHECKPOINT).is_file() or (run.path / LAST_CHECKPOINT).is_file()):
             return run.path
     return None
 

@@ -102,8 +102,17 @@ def scripted_events(config: RunConfig, steps_per_epoch: int = 20) -> list[Event]
         )
         events.append(evaluated("val", epoch, 100, accuracy))
         events.append(CheckpointSaved(f"{RUN_DIR}/last.pt", epoch, "last", accuracy))
-    events.append(evaluated("test", epochs, 200, 0.93))
-    summary = {"status": "completed", "epochs_completed": epochs}
+    test = evaluated("test", epochs, 200, 0.93)
+    events.append(test)
+    summary = {
+        "status": "completed",
+        "epochs_completed": epochs,
+        "best_epoch": epochs,
+        "val_accuracy": accuracy,
+        "test_accuracy": test.accuracy,
+        "test_f1": test.f1,
+        "train_seconds": epochs * 10.0,
+    }
     events.append(RunFinished("completed", "training completed", RUN_DIR, summary))
     return events
 

@@ -15,10 +15,12 @@ from textual.widgets import Input, TabbedContent
 
 from engine.events import PauseChanged, RunFinished, RunStarted
 from tui.app import MnistTuiApp
+from tui.formatting import format_duration
 from tui.messages import EngineEvent, ExportFinished
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.charts import LineChart
 from tui.widgets.confusion import ConfusionView
+from tui.widgets.progress import ProgressPanel
 from tui.widgets.setup import SetupPanel
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -103,7 +105,14 @@ def test_pick_model_train_and_export(tiny_data: Path, runs_dir: Path) -> None:
             await pilot.pause()
             assert finished.event.status == "completed", finished.event.message
             assert app.status == "finished"
-            assert "finished" in app.sub_title
+            # The figures a user waits for, where the run ends: the header, the progress panel, the log's last line.
+            summary = finished.event.summary
+            test = f"{summary['test_accuracy']:.4f} F1 {summary['test_f1']:.4f}"
+            val, trained = f"{summary['val_accuracy']:.4f}", format_duration(summary["train_seconds"])
+            assert app.sub_title == f"finished · test {test}, val {val}, {trained}"
+            figures = f"test acc {test}, best val acc {val}, trained {trained}"
+            assert app.query_one(ProgressPanel).message == f"finished: {figures}"
+            assert app.query_one("#log").lines_written[-1].startswith(f"run completed: training completed; {figures};")
 
             assert app.query_one("#loss-chart", LineChart).point_count > 0
             assert app.query_one("#accuracy-chart", LineChart).point_count == 4  # train + val, two epochs

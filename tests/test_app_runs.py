@@ -17,8 +17,8 @@ from tui.widgets.confusion import ConfusionView
 from tui.widgets.runs import RunsPanel
 
 
-def write_run(runs_dir: Path, epochs: int, summary: dict | None) -> Path:
-    config = RunConfig(model="linear", epochs=3)
+def write_run(runs_dir: Path, epochs: int, summary: dict | None, **settings) -> Path:
+    config = RunConfig(model="linear", epochs=3, **settings)
     run = RunDirectory.create(runs_dir, config.dataset, config.model, config.to_dict())
     for epoch in range(1, epochs + 1):
         accuracy = 0.8 + 0.05 * epoch
@@ -126,3 +126,60 @@ def test_run_status_fits_an_80_column_screen(tmp_path: Path) -> None:
     asyncio.run(scenario())
     header, row = visible
     assert "status" in header and "interrupted" in row and "test F1" in header
+
+
+def visible_table(app: MnistTuiApp) -> list[str]:
+    table = app.query_one("#runs-table")
+    return [strip.text for strip in table.render_lines(table.region.reset_offset)]
+
+
+def test_runs_that_differ_show_those_settings_and_sort_by_any_column(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    for lr, accuracy in ((0.01, 0.91), (0.003, 0.97), (0.001, 0.93)):
+        write_run(runs_dir, 3, {"status": "completed", "test_accuracy": accuracy}, lr=lr, batch_size=128)
+
+    async def scenario() -> None:
+        app = make_app(runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_runs_tab(pilot)
+            panel = app.query_one(RunsPanel)
+            header = visible_table(app)[0]
+            assert "lr" in header.split() and "batch" not in header  # only what differs
+            assert [row.split()[4] for row in visible_table(app)[1:4]] == ["0.001", "0.003", "0.01"]  # newest first
+            panel.query_one("#runs-table").focus()
+            await pilot.press("down")  # the 0.003 run stays highlighted whatever the order
+            for _ in range(3):  # date -> data/model -> status -> lr
+                await pilot.press("o")
+            await pilot.pause()
+            assert "lr ▲" in visible_table(app)[0]
+            assert [row.split()[4] for row in visible_table(app)[1:4]] == ["0.001", "0.003", "0.01"]
+            await pilot.press("O")
+            await pilot.pause()
+            assert [row.split()[4] for row in visible_table(app)[1:4]] == ["0.01", "0.003", "0.001"]
+            assert panel.highlighted.config["lr"] == 0.003
+            await pilot.press("o", "o", "o")  # lr -> epochs -> val acc -> test acc
+            await pilot.pause()
+            assert "test acc ▲" in visible_table(app)[0]
+            assert [row.split()[4] for row in visible_table(app)[1:4]] == ["0.01", "0.001", "0.003"]
+
+    asyncio.run(scenario())
+
+
+def test_a_run_folder_with_a_broken_config_is_listed_with_the_reason(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, 1, {"status": "completed"})
+    broken = runs_dir / "20990101-000000-mnist-cnn"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model": "cnn",')
+
+    async def scenario() -> None:
+        app = make_app(runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_runs_tab(pilot)
+            panel = app.query_one(RunsPanel)
+            assert [run.status for run in panel.runs] == ["broken", "completed"]
+            assert "broken" in visible_table(app)[1]
+            chart = panel.query_one("#runs-loss", LineChart)
+            assert "config.json is not valid JSON" in chart.placeholder
+
+    asyncio.run(scenario())

@@ -1,9 +1,10 @@
+import shlex
 import subprocess
 import sys
 
 import pytest
 
-from tui.cli import main
+from tui.cli import build_parser, main
 
 TINY = ["--model", "linear", "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--no-download"]
 
@@ -63,3 +64,18 @@ def test_export_of_an_unknown_run_exits_1(tmp_path):
     result = cli("export", "nope", "--runs-dir", str(tmp_path))
     assert result.returncode == 1 and "no run named 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["runs"], ["export"], ["predict"]])
+def test_every_help_ends_with_example_commands_that_parse(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out.rstrip()
+    _, examples = help_text.rsplit("\nexamples:\n", 1)
+    lines = examples.splitlines()
+    assert 2 <= len(lines) <= 3
+    for line in lines:
+        words = shlex.split(line.split(" > ")[0], comments=True)
+        assert words[: 1 + len(command)] == ["mnist-tui", *command]
+        build_parser().parse_args(words[1:])  # exits 2 if an example went stale

@@ -10,11 +10,14 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, PauseChanged
+from engine.events import BatchProgress, PauseChanged, RunFinished
+from tui.formatting import run_result
 from tui.live_run import LiveRun
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
 from tui.widgets.charts import LineChart, epoch_lines
+from tui.widgets.log import describe_event
 from tui.widgets.progress import ProgressPanel
+from tui.widgets.setup import SetupPanel
 
 
 def test_series_stays_bounded_and_keeps_the_mean() -> None:
@@ -114,3 +117,39 @@ def test_progress_panel_shows_the_figures_over_a_bar_for_the_whole_run() -> None
     assert bar.rstrip().endswith("38%")  # 15 of the run's 40 steps
     assert bar.startswith("━") and len(bar.rstrip()) == 100
     assert message.rstrip() == "paused" and bar_kept == bar  # a message replaces the figures, not the bar
+
+
+def test_checkboxes_say_on_or_off_in_words() -> None:
+    """Without colour, the ▐X▌ of a checkbox looks the same on and off: its label carries the state."""
+
+    class Host(App):
+        def compose(self) -> ComposeResult:
+            yield SetupPanel(RunConfig(augment=True))
+
+    shown: list[str] = []
+
+    def checkbox_text(app: App, name: str) -> str:
+        checkbox = app.query_one(f"#field-{name}")
+        return checkbox.render_lines(Region(0, 0, checkbox.size.width, 1))[0].text.strip()
+
+    async def scenario() -> None:
+        async with Host().run_test(size=(80, 24)) as pilot:
+            shown.extend([checkbox_text(pilot.app, "augment"), checkbox_text(pilot.app, "amp")])
+            pilot.app.query_one("#field-augment").focus()
+            await pilot.press("space")
+            await pilot.pause()
+            shown.append(checkbox_text(pilot.app, "augment"))
+
+    asyncio.run(scenario())
+    assert shown == ["▐X▌ on", "▐X▌ off", "▐X▌ off"]
+
+
+def test_a_finished_run_says_the_figures_it_got_to() -> None:
+    completed = {"test_accuracy": 0.99214, "test_f1": 0.992, "val_accuracy": 0.9896, "train_seconds": 73.4}
+    assert run_result(completed) == "test acc 0.9921 F1 0.9920, best val acc 0.9896, trained 1:13"
+    assert run_result(completed, compact=True) == "test 0.9921 F1 0.9920, val 0.9896, 1:13"
+    stopped = {"test_accuracy": None, "val_accuracy": 0.95, "train_seconds": 10}  # stopped before the test
+    assert run_result(stopped) == "best val acc 0.9500, trained 0:10"
+    assert run_result({"test_accuracy": None}) == ""  # failed before an epoch ended
+    line = describe_event(RunFinished("completed", "training completed", "runs/r", completed))
+    assert line == ("success", f"run completed: training completed; {run_result(completed)}; folder runs/r")

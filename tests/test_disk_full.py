@@ -7,13 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from engine import runs
 from engine.config import RunConfig
 from engine.events import RunStarted
 from engine.export import ExportError, export_run
@@ -92,12 +92,12 @@ def test_an_export_that_fills_the_disk_says_so_and_leaves_the_run(tiny_data: Pat
 @pytest.fixture
 def no_space_for(monkeypatch: pytest.MonkeyPatch):
     """Make every write of the files named (through atomic_write) fail with ENOSPC, as a full disk does."""
-    real_mkstemp, real_fsync = tempfile.mkstemp, os.fsync
+    real_create, real_fsync = runs._create_temp_file, os.fsync
     temp_names: dict[int, str] = {}
     failing: set[str] = set()
 
-    def mkstemp(*args, **kwargs):
-        fd, name = real_mkstemp(*args, **kwargs)
+    def create_temp_file(path: Path) -> tuple[int, str]:
+        fd, name = real_create(path)
         temp_names[fd] = Path(name).name
         return fd, name
 
@@ -106,7 +106,7 @@ def no_space_for(monkeypatch: pytest.MonkeyPatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(runs, "_create_temp_file", create_temp_file)
     monkeypatch.setattr(os, "fsync", fsync)
     return failing
 

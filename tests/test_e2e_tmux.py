@@ -73,7 +73,7 @@ def test_train_watch_and_quit_in_tmux(tiny_data: Path, tmp_path: Path) -> None:
         assert "idle" in terminal.screen()
         terminal.wait_until(lambda: "parameters" in terminal.screen(), "the model list", 120)
         terminal.keys("s")
-        terminal.wait_until(lambda: "· finished" in terminal.screen(), "the run to finish", 180)
+        terminal.wait_until(lambda: "finished: test acc" in terminal.screen(), "the run to finish", 180)
         screen = terminal.screen()
         assert "100%" in screen
         assert "accuracy" in screen and "loss" in screen

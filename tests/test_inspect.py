@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 from trained import train_tiny_run
 
 from engine import inspect as inspection
+from engine.checkpoints import load_model as real_load_model
 from engine.data import load_split
 from engine.runs import load_run
 from tui.cli import main
@@ -112,17 +114,66 @@ def test_dark_on_light_images_are_inverted(tmp_path: Path) -> None:
     np.testing.assert_array_equal(inspection.read_image(tmp_path / "screen.png"), ink)
 
 
+def save_digits(folder: Path, count: int) -> list[Path]:
+    """Dark ink on light paper, four times MNIST's size, as a scan would be."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images, _ = synthetic_digits(count, seed=3)
+    paths = [folder / f"digit{index}.png" for index in range(count)]
+    for image, path in zip(images, paths, strict=True):
+        Image.fromarray(255 - image).resize((112, 112)).save(path)
+    return paths
+
+
 def test_predict_cli_lists_ten_probabilities(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images, _ = synthetic_digits(1, seed=3)
-    Image.fromarray(255 - images[0]).resize((112, 112)).save(tmp_path / "digit.png")
-    code = main(["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(tmp_path / "digit.png")])
+    (image,) = save_digits(tmp_path, 1)
+    code = main(["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(image)])
     out = capsys.readouterr().out
     assert code == 0
-    probabilities = [float(p) for p in re.findall(r"^\s*\S*\s*\d\s+\S*\s*(\d\.\d{4})", out, re.MULTILINE)]
-    assert len(probabilities) == 10 and sum(probabilities) == pytest.approx(1.0, abs=1e-3)
-    assert "prediction:" in out
+    (row,) = [line.split() for line in out.splitlines() if "digit0.png" in line]
+    probabilities = [int(cell.rstrip("%")) / 100 for cell in row[3:]]
+    assert len(probabilities) == 10 and sum(probabilities) == pytest.approx(1.0, abs=0.06)  # each rounded to 1%
+
+
+def test_predict_cli_classifies_files_and_folders_loading_the_model_once(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans = save_digits(tmp_path / "scans", 3)
+    (tmp_path / "scans" / "notes.txt").write_text("not an image, and not named as one: left out")
+    (tmp_path / "scans" / "torn.png").write_bytes(b"not a picture")
+    single = save_digits(tmp_path / "more", 1)[0]
+    loads = []
+    monkeypatch.setattr(inspection, "load_model", lambda *a, **k: loads.append(a) or real_load_model(*a, **k))
+    args = ["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(single), str(tmp_path / "scans")]
+
+    assert main([*args, str(tmp_path / "gone.png"), "--json"]) == 1  # the batch went on past the bad files
+    records = json.loads(capsys.readouterr().out)
+    assert len(loads) == 1
+    torn, gone = tmp_path / "scans" / "torn.png", tmp_path / "gone.png"
+    assert [Path(record["image"]) for record in records] == [single, *scans, torn, gone]  # one row per image
+    good = records[:4]
+    assert all(sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4) for record in good)
+    assert all(record["probabilities"][record["prediction"]] == record["probability"] for record in good)
+    assert "not an image Pillow can read" in records[4]["error"] and records[4]["prediction"] is None
+    assert "no image file at" in records[5]["error"]
+
+    assert main([*args, "--csv"]) == 1
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert [Path(row["image"]) for row in rows] == [single, *scans, torn]
+    assert list(rows[0])[3:13] == [str(digit) for digit in range(10)]
+    assert rows[0]["error"] == "" and rows[-1]["prediction"] == "" and "torn.png" in rows[-1]["error"]
+    assert "1 of 5 images could not be classified" in captured.err
+
+    assert main(args[:-1]) == 0
+    assert "digit0.png" in capsys.readouterr().out
+
+
+def test_predict_cli_reports_a_folder_without_images(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(tmp_path / "empty")]) == 1
+    assert "no image files in the folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -152,9 +152,14 @@ def test_a_drag_line_has_no_gaps() -> None:
     assert all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) == 1 for a, b in zip(points, points[1:], strict=False))
 
 
-def test_probability_bars_show_every_class() -> None:
-    text = probability_bars([str(d) for d in range(10)], [0.01] * 9 + [0.91]).plain
-    assert len(text.splitlines()) == 10 and "91.0%" in text
+@pytest.mark.parametrize("width", [16, 24, 60])
+def test_probability_bars_take_one_line_per_class_at_any_width(width: int) -> None:
+    console = Console(width=width, color_system=None)
+    with console.capture() as capture:
+        console.print(probability_bars([str(d) for d in range(10)], [0.01] * 9 + [0.91]))
+    lines = capture.get().splitlines()
+    assert len(lines) == 10 and all(len(line) <= width and line.endswith("%") for line in lines)
+    assert lines[9].startswith("9 ━") and lines[9].endswith("91.0%")
 
 
 def test_keyboard_drawing_is_painted_and_classified_live(tiny_run: Path) -> None:

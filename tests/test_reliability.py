@@ -6,11 +6,17 @@ import builtins
 import errno
 import json
 import math
+import os
 import pickle
+import stat
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from engine import devices
 from engine.checkpoints import CheckpointError, load_checkpoint, load_model
@@ -19,7 +25,7 @@ from engine.devices import DeviceError, resolve_device
 from engine.events import RunFinished
 from engine.export import ExportError, export_run
 from engine.models import MODEL_NAMES, Linear
-from engine.runs import RunsError, check_writable, find_run, load_run
+from engine.runs import RunsError, check_writable, find_run, load_run, write_json
 from engine.trainer import Trainer
 from tui.cli import main
 
@@ -199,6 +205,26 @@ def test_malicious_checkpoint_in_a_run_folder(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_a_checkpoint_pickled_with_another_protocol_is_refused_without_a_warning(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    run = tmp_path / "runs" / "evil"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(TINY))
+    with open(run / "best.pt", "wb") as f:  # protocol 5: torch's weights-only unpickler warns about it
+        pickle.dump({"model": _Payload(marker), "config": TINY}, f, protocol=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        with pytest.raises(CheckpointError, match="refused"):
+            load_checkpoint(run / "best.pt")
+
+    Image.new("L", (28, 28), 255).save(tmp_path / "digit.png")
+    command = [sys.executable, "-m", "tui", "predict", "evil", str(tmp_path / "digit.png")]
+    result = subprocess.run([*command, "--runs-dir", str(run.parent)], capture_output=True, text=True, timeout=120)
+    assert "refused to load" in result.stderr + result.stdout
+    assert "Warning" not in result.stderr
+    assert not marker.exists()
+
+
 def _fake_run(folder: Path) -> Path:
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(TINY))
@@ -282,6 +308,27 @@ def test_failed_export_leaves_the_run_untouched(finished_run: Path, monkeypatch,
     assert main(["export", str(finished_run), "--runs-dir", str(finished_run.parent)]) == 1
     assert "Read-only file system" in capsys.readouterr().err
     assert _snapshot(finished_run) == before  # byte for byte, and no temporary files left behind
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_run_files_get_the_permissions_of_the_umask(tiny_data: Path, runs_dir: Path, umask: int) -> None:
+    previous = os.umask(umask)
+    try:
+        finished, _ = _run(tiny_data, runs_dir, epochs=1)
+        export_run(Path(finished.run_dir))
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in Path(finished.run_dir).iterdir()}
+    assert {"config.json", "best.pt", "curves.png", "metrics.csv"} <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)
+
+
+def test_an_atomic_rewrite_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "notes.json"
+    path.write_text("{}")
+    path.chmod(0o640)
+    write_json(path, {"kept": True})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and json.loads(path.read_text()) == {"kept": True}
 
 
 # --- reproducibility ----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from engine.events import (
     RunStarted,
 )
 from engine.runs import list_runs
+from tui.formatting import run_result
 from tui.live_run import LiveRun
 from tui.messages import (
     CatalogFailed,
@@ -208,7 +209,9 @@ class MnistTuiApp(App[int]):
         if self.live is not None and self.live.started is not None:
             started = self.live.started
             device = started.device_name if started.device == "cpu" else f"{started.device} {started.device_name}"
-        self.sub_title = f"{config.dataset} · {device} · {self.status}"
+        result = run_result(self.live.finished.summary, compact=True) if self.live and self.live.finished else ""
+        # A finished run's figures take the place of the dataset and device, so they fit at 80 columns.
+        self.sub_title = f"{self.status} · {result}" if result else f"{config.dataset} · {device} · {self.status}"
 
     # --- background loading -------------------------------------------------------------------------
 
@@ -490,7 +493,9 @@ class MnistTuiApp(App[int]):
                 paused = f"paused at epoch {event.epoch}, step {event.step}: press p to resume"
                 self.query_one(ProgressPanel).show_message(paused if event.paused else "resumed")
             elif isinstance(event, RunFinished):
-                self.query_one(ProgressPanel).show_message(f"{self.live.status}: {event.message}")
+                self.query_one(ProgressPanel).show_message(
+                    f"{self.live.status}: {run_result(event.summary) or event.message}"
+                )
                 for chart in self.query_one("#charts").query(LineChart):
                     chart.flush()
                 self.load_runs_worker()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, default_data_dir, default_runs_dir
+from tui.run_columns import sortable_columns
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RUN_OPTION_NAMES = (
@@ -112,11 +113,41 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--compile", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help="torch.compile the model")
 
 
+# Each subcommand's help ends with these (`#` comments, so every line can be pasted into a shell as it is).
+EXAMPLES = {
+    "mnist-tui": """
+  mnist-tui                                   # open the dashboard
+  mnist-tui --model cnn --epochs 3 --start    # open it and start training at once
+  mnist-tui train --model mlp --limit 6000    # train headless: mnist-tui train --help""",
+    "train": """
+  mnist-tui train                             # cnn with its default recipe
+  mnist-tui train --model mlp --lr 0.001 --epochs 3 --export
+  mnist-tui train --resume 20261125-061121-mnist-cnn   # continue a stopped run""",
+    "runs": """
+  mnist-tui runs                              # newest first
+  mnist-tui runs --sort test-acc --reverse    # best test accuracy first
+  mnist-tui runs --runs-dir /shared/runs      # another runs folder""",
+    "export": """
+  mnist-tui export 20261125-061121-mnist-cnn
+  mnist-tui export 20261125-061121-mnist-cnn --data-dir ../shared/datasets   # with mistakes.png""",
+    "predict": """
+  mnist-tui predict 20261125-061121-mnist-cnn digit.png
+  mnist-tui predict 20261125-061121-mnist-cnn a.png b.png scans/
+  mnist-tui predict 20261125-061121-mnist-cnn scans/ --csv > predictions.csv""",
+}
+
+
+def _with_examples(command: str) -> dict[str, Any]:
+    """The parser keywords that end its help with example commands, laid out as written."""
+    return {"epilog": f"examples:{EXAMPLES[command]}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mnist-tui",
         description="Train, watch and inspect handwritten-digit classifiers in the terminal."
         " With no subcommand, opens the dashboard.",
+        **_with_examples("mnist-tui"),
     )
     _add_location_options(parser)
     _add_run_options(parser)
@@ -124,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train headless with a progress bar")
+    train = commands.add_parser("train", help="train headless with a progress bar", **_with_examples("train"))
     _add_location_options(train)
     _add_run_options(train)
     train.set_defaults(command_parser=train)  # its usage line is the one shown for a bad train option
@@ -138,18 +169,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
-    runs = commands.add_parser("runs", help="list the runs in the runs folder")
+    runs = commands.add_parser("runs", help="list the runs in the runs folder", **_with_examples("runs"))
     _add_location_options(runs)
+    runs.add_argument(
+        "--sort",
+        choices=[column.name for column in sortable_columns()],
+        metavar="COLUMN",
+        help="sort by this column, one of: %(choices)s (default: newest first)",
+    )
+    runs.add_argument("--reverse", action="store_true", help="reverse the order")
 
-    export = commands.add_parser("export", help="write confusion_matrix.png, curves.png and metrics.csv for a run")
+    export = commands.add_parser(
+        "export",
+        help="write confusion_matrix.png, curves.png and metrics.csv for a run",
+        **_with_examples("export"),
+    )
     _add_location_options(export)
     export.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
-    predict = commands.add_parser("predict", help="class probabilities of a run's best model for an image file")
+    predict = commands.add_parser(
+        "predict",
+        help="class probabilities of a run's best model for image files, one row per image",
+        **_with_examples("predict"),
+    )
     _add_location_options(predict)
     predict.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
-    predict.add_argument("image", type=Path, help="an image file (PNG, JPEG, ...): any size, ink dark or light")
+    predict.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="image files (PNG, JPEG, ...: any size, ink dark or light) or folders of them",
+    )
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", dest="output", action="store_const", const="json", help="print JSON, for scripts")
+    output.add_argument("--csv", dest="output", action="store_const", const="csv", help="print CSV, for scripts")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
 
@@ -238,7 +293,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import print_runs
 
-    return print_runs(locations(args)[1])
+    return print_runs(locations(args)[1], args.sort, args.reverse)
 
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -251,7 +306,7 @@ def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import predict_and_print
 
-    return predict_and_print(locations(args)[1], args.run, args.image)
+    return predict_and_print(locations(args)[1], args.run, args.images, args.output or "table")
 
 
 def entry_point() -> None:

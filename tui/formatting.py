@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.filesize import decimal
 
 from engine.events import DownloadProgress
@@ -30,3 +32,23 @@ def download_figures(progress: DownloadProgress) -> str:
 
 def download_text(progress: DownloadProgress) -> str:
     return f"downloading {progress.file}: {download_figures(progress)}"
+
+
+def format_switch(value: bool) -> str:
+    """An on/off setting in words, so it reads the same without colour."""
+    return "on" if value else "off"
+
+
+def run_result(summary: dict[str, Any], compact: bool = False) -> str:
+    """The figures a finished run is judged by, those it got to: test accuracy and F1, best validation accuracy,
+    training time; "" when it has none. Compact, they fit the header at 80 columns."""
+    parts = []
+    if summary.get("test_accuracy") is not None:
+        test = f"{summary['test_accuracy']:.4f} F1 {format_metric(summary.get('test_f1'))}"
+        parts.append(f"test {test}" if compact else f"test acc {test}")
+    if summary.get("val_accuracy") is not None:
+        parts.append(f"val {summary['val_accuracy']:.4f}" if compact else f"best val acc {summary['val_accuracy']:.4f}")
+    if summary.get("train_seconds") is not None:
+        duration = format_duration(summary["train_seconds"])
+        parts.append(duration if compact else f"trained {duration}")
+    return ", ".join(parts)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import queue
 import signal
+import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from engine.config import RunConfig
 from engine.events import (
@@ -26,7 +30,11 @@ from engine.events import (
 )
 from engine.runs import RunRecord, list_runs
 from tui.formatting import download_figures, format_duration, format_metric
+from tui.run_columns import NAME, RESULTS, STATUS, setting_columns, sortable_columns
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
+
+if TYPE_CHECKING:  # engine.inspect imports torch: only when a command needs it
+    from engine.inspect import ImagePrediction
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -158,43 +166,42 @@ def train_with_progress(
 
 
 def runs_table(runs_dir: Path, runs: list[RunRecord]) -> Table:
+    """One row per run, in the given order, with a column for each setting that differs between them."""
     table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    for column, justify in (
-        ("run", "left"),
-        ("epochs", "right"),
-        ("val acc", "right"),  # the best epoch's
-        ("test acc", "right"),
-        ("test F1", "right"),
-        ("time", "right"),
-        ("status", "left"),
-    ):
-        table.add_column(column, justify=justify, no_wrap=True)
+    columns = [NAME, *setting_columns(runs), *RESULTS, STATUS]
+    for column in columns:
+        table.add_column(column.heading, justify=column.justify, no_wrap=True)
     # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.
     for index in (0, -1):
-        table.columns[index].min_width = max((len(run.name if index == 0 else run.status) for run in runs), default=0)
+        table.columns[index].min_width = max((len(columns[index].text(run)) for run in runs), default=0)
     for run in runs:
-        summary = run.summary or {}
-        table.add_row(
-            run.name,
-            f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
-            format_metric(run.best_val_accuracy),
-            format_metric(summary.get("test_accuracy")),
-            format_metric(summary.get("test_f1")),
-            format_duration(summary.get("duration_seconds")),
-            run.status,
-        )
+        table.add_row(*(column.text(run) for column in columns))
     return table
 
 
-def print_runs(runs_dir: Path) -> int:
+def table_console() -> Console:
+    """Standard output for a table: the terminal's width, or when piped or redirected (no width to fit) wide
+    enough that rows are never cut or wrapped."""
     console = Console()
-    if not console.is_terminal:  # piped or redirected: no terminal width to fit, so never truncate
-        console = Console(width=160)
+    return console if console.is_terminal else Console(width=160)
+
+
+def print_runs(runs_dir: Path, sort: str | None = None, reverse: bool = False) -> int:
+    """The runs table, newest first or sorted by the column named `sort`; broken runs' reasons under it."""
+    console = table_console()
     runs = list_runs(runs_dir)
     if not runs:
         console.print(f"no runs in {runs_dir} yet: start one with `mnist-tui train` or `mnist-tui`")
         return EXIT_OK
+    if sort is not None:
+        column = next(column for column in sortable_columns() if column.name == sort)
+        runs.sort(key=lambda run: column.sort_key(run, reverse), reverse=reverse)
+    elif reverse:
+        runs.reverse()
     console.print(runs_table(runs_dir, runs))
+    for run in runs:
+        if run.problem is not None:
+            console.print(f"{run.name} is broken: {run.problem}", markup=False, highlight=False)
     return EXIT_OK
 
 
@@ -212,21 +219,68 @@ def export_and_print(runs_dir: Path, run: str, data_dir: Path, console: Console 
     return EXIT_OK
 
 
-def predict_and_print(runs_dir: Path, run: str, image: Path) -> int:
-    """Every class's probability for an image file, most likely first marked, as a table."""
-    from engine.inspect import predict_image
+def prediction_record(class_names: tuple[str, ...], result: ImagePrediction) -> dict[str, Any]:
+    """One image's row for the table, --json and --csv: the prediction, its probability, every class's, or the
+    error."""
+    probabilities = result.probabilities
+    best = None if probabilities is None else max(range(len(probabilities)), key=probabilities.__getitem__)
+    return {
+        "image": str(result.path),
+        "prediction": None if best is None else class_names[best],
+        "probability": None if best is None else probabilities[best],
+        "probabilities": None if probabilities is None else dict(zip(class_names, probabilities, strict=True)),
+        "error": result.error,
+    }
+
+
+def predictions_table(run_name: str, class_names: tuple[str, ...], records: list[dict[str, Any]]) -> Table:
+    """One row per image (records from prediction_record): the prediction and every class's probability."""
+    table = Table(title=f"classified by {run_name}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("image", overflow="fold")
+    table.add_column("prediction", no_wrap=True)
+    for name in class_names:
+        table.add_column(name, justify="right", no_wrap=True)
+    for record in records:
+        if record["error"] is not None:  # the reason goes to stderr: here it would squeeze the columns
+            table.add_row(record["image"], Text("error", style="red"))
+            continue
+        best = record["prediction"]
+        table.add_row(
+            record["image"],
+            Text(f"{best} ({record['probability']:.1%})", style="bold green"),
+            *(
+                Text(f"{p:.0%}", style="bold green" if name == best else "")
+                for name, p in record["probabilities"].items()
+            ),
+        )
+    return table
+
+
+def predict_and_print(runs_dir: Path, run: str, paths: list[Path], output: str = "table") -> int:
+    """Classify image files (and the images in folders) with a run's best model, loaded once: a table, or
+    JSON or CSV for scripts. A file that cannot be read is a row with its error; the exit status is then 1."""
+    from engine.inspect import predict_images
     from engine.runs import find_run
 
     run_dir = find_run(runs_dir, str(run))
-    class_names, probabilities = predict_image(run_dir, image)
-    best = max(range(len(probabilities)), key=probabilities.__getitem__)
-    console = Console()
-    console.print(f"{image} classified by {run_dir.name}:")
-    table = Table()
-    table.add_column("class")
-    table.add_column("probability", justify="right")
-    for index, (name, probability) in enumerate(zip(class_names, probabilities, strict=True)):
-        table.add_row(name, f"{probability:.4f}", style="bold green" if index == best else None)
-    console.print(table)
-    console.print(f"prediction: {class_names[best]} ({probabilities[best]:.2%})")
+    class_names, results = predict_images(run_dir, paths)
+    records = [prediction_record(class_names, result) for result in results]
+    if output == "json":
+        print(json.dumps(records, indent=2))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["image", "prediction", "probability", *class_names, "error"])
+        for record in records:
+            probabilities = (record["probabilities"] or dict.fromkeys(class_names)).values()
+            writer.writerow(
+                [record["image"], record["prediction"], record["probability"], *probabilities, record["error"]]
+            )
+    else:
+        table_console().print(predictions_table(run_dir.name, class_names, records))
+    errors = [result.error for result in results if result.error is not None]
+    if errors:
+        stderr = Console(stderr=True, soft_wrap=True)
+        for error in [*errors, f"{len(errors)} of {len(results)} images could not be classified"]:
+            stderr.print(f"mnist-tui: error: {error}", markup=False, highlight=False)
+        return EXIT_FAILED
     return EXIT_OK

@@ -18,6 +18,7 @@ KEYS = (
     ("c", "Runs tab on a narrow screen: switch between curves and confusion matrix"),
     ("space", "Runs tab: mark runs to compare their validation curves"),
     ("i", "Runs tab: open the highlighted run in the Mistakes and Draw tabs"),
+    ("o / O", "Runs tab: sort by the next column / reverse the order"),
     ("↑ ↓ ← → enter", "Mistakes tab, on the matrix: pick a (true, predicted) cell to see its mistakes"),
     ("w / a", "Mistakes tab: jump to the worst cell / show all mistakes again"),
     ("n / b", "Mistakes tab: next / previous page of the gallery"),

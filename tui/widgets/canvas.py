@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
-from textual import events, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -136,19 +138,26 @@ class DrawingCanvas(Widget, can_focus=True):
         return DigitImage(self.pixels, scale=SCALE, marked=self.cursor if self.has_focus else None)
 
 
-def probability_bars(class_names: Sequence[str], probabilities: Sequence[float], width: int = 30) -> Text:
-    """One line per class: name, a bar, the percentage; the most likely class highlighted."""
+def probability_bars(class_names: Sequence[str], probabilities: Sequence[float]) -> Table:
+    """One line per class: name, a bar as wide as the space allows, the percentage; the most likely highlighted."""
     best = max(range(len(probabilities)), key=probabilities.__getitem__)
-    name_width = max(map(len, class_names))
-    text = Text(no_wrap=True)
+    table = Table.grid(expand=True, padding=(0, 1, 0, 0))
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(ratio=1)
+    table.add_column(justify="right", no_wrap=True)
     for index, (name, probability) in enumerate(zip(class_names, probabilities, strict=True)):
-        style = "bold green" if index == best else ""
-        filled = round(probability * width)
-        text.append(f"{name:>{name_width}} ", style=style or "bold")
-        text.append("█" * filled, style="green" if index == best else "blue")
-        text.append("·" * (width - filled), style="grey30")
-        text.append(f" {probability:6.1%}\n", style=style)
-    return text
+        style = "bold green" if index == best else "bold"
+        colour = "green" if index == best else "blue"
+        bar = ProgressBar(total=1.0, completed=probability, complete_style=colour, finished_style=colour)
+        table.add_row(Text(name, style=style), bar, Text(f"{probability:.1%}", style=style if index == best else ""))
+    return table
+
+
+KEYS_HINT = (
+    "[b]draw a digit[/b]: drag the mouse, or arrows move the red cursor, [b]space[/b] paints,"
+    " [b]shift+arrows[/b] paint as they move, [b]c[/b] clears"
+)
+AWAY_HINT = "[b]draw a digit[/b]: drag the mouse, or press [b]tab[/b] to draw with the keyboard"
 
 
 class DrawTab(FollowsNewestRun, Horizontal):
@@ -191,17 +200,24 @@ class DrawTab(FollowsNewestRun, Horizontal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
-            yield Static(
-                "[b]draw a digit[/b]: drag the mouse, or focus the canvas ([b]tab[/b]) and arrows move the red"
-                " cursor, [b]space[/b] paints,"
-                " [b]shift+arrows[/b] paint as they move, [b]c[/b] clears",
-                id="draw-help",
-            )
+            yield Static(KEYS_HINT, id="draw-help")
             yield DrawingCanvas(id="canvas")
         with Vertical(id="draw-right"):
             yield Static("", id="draw-model")
             yield Static("", id="draw-prediction")
             yield Static("", id="draw-bars")
+
+    @on(events.Show)
+    def focus_canvas(self) -> None:
+        """However the tab was opened (its key, a click, the tab bar's arrows), the keys in the hint work at once."""
+        self.query_one(DrawingCanvas).focus()
+
+    def on_descendant_focus(self) -> None:
+        self.query_one("#draw-help", Static).update(KEYS_HINT)
+
+    def on_descendant_blur(self) -> None:
+        # The canvas is the only focusable widget here: without it the arrows would move along the tab bar.
+        self.query_one("#draw-help", Static).update(AWAY_HINT)
 
     def load_newest(self) -> None:
         self._model_status("looking for a run with a checkpoint ...")

@@ -8,6 +8,7 @@ from rich.markup import escape
 from textual.widgets import RichLog
 
 from engine.events import CheckpointSaved, EpochEnded, Event, Notice, RunFinished, RunStarted
+from tui.formatting import run_result
 
 LEVEL_STYLES = {"info": "", "success": "green", "warning": "yellow", "error": "bold red"}
 
@@ -33,7 +34,11 @@ def describe_event(event: Event) -> tuple[str, str] | None:
         return event.level, event.message
     if isinstance(event, RunFinished):
         level = "success" if event.status == "completed" else "warning" if event.status == "stopped" else "error"
-        return level, f"run {event.status}: {event.message}; folder {event.run_dir or '(none)'}"
+        result = run_result(event.summary)
+        return (
+            level,
+            f"run {event.status}: {event.message}; {result + '; ' if result else ''}folder {event.run_dir or '(none)'}",
+        )
     return None
 
 

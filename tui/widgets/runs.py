@@ -1,12 +1,15 @@
 """The Runs tab: past runs from the runs folder; the highlighted one's curves and confusion matrix.
 
 Space marks runs for comparison: with two or more marked, the charts overlay their validation curves.
+The table has a column for each setting that differs between the runs; `o` sorts by the next column, `O` reverses.
 On a narrow screen `c` switches the detail between the curves and the confusion matrix.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,37 +19,39 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from engine.runs import RunRecord
-from tui.formatting import format_duration, format_metric
+from tui.run_columns import DATA_MODEL, DATE, RESULTS, STATUS, RunColumn, run_date, setting_columns, sort_key
 from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
 from tui.widgets.confusion import ConfusionView
 
 RESUMABLE_STATUSES = ("interrupted", "stopped")
-# Status straight after the run's name and time last: at 80 columns everything but the time fits.
-COLUMNS = ("  date", "data/model", "status", "epochs", "val acc", "test acc", "test F1", "time")
+STATUS_STYLES = {"completed": "green", "failed": "red", "diverged": "red", "broken": "bold red"}
 MARK = "✓ "
+SORT_ARROWS = {False: " ▲", True: " ▼"}
 
 
-def run_date(run: RunRecord) -> str:
-    """'11-25 04:38' from the folder name's timestamp (YYYYmmdd-HHMMSS-...)."""
-    stamp = run.name[:15]
-    if len(stamp) == 15 and stamp[8] == "-" and stamp.replace("-", "").isdigit():
-        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
-    return "?"
+@dataclass(frozen=True)
+class Cell:
+    """What the table shows, and the run's value that DataTable.sort orders it by (not the text)."""
+
+    shown: Text  # not a str: DataTable measures a str it gets from __rich__ as one cell wide
+    value: Any
+
+    def __rich__(self) -> Text:
+        return self.shown
 
 
-def run_row(run: RunRecord, marked: bool) -> tuple[str | Text, ...]:
-    summary = run.summary or {}
-    status_style = {"completed": "green", "failed": "red", "diverged": "red"}.get(run.status, "yellow")
-    return (
-        f"{MARK if marked else '  '}{run_date(run)}",
-        f"{run.config.get('dataset', '?')}/{run.config.get('model', '?')}",
-        Text(run.status, style=status_style),
-        f"{len(run.epochs)}/{run.config.get('epochs', '?')}",
-        format_metric(run.best_val_accuracy),
-        format_metric(summary.get("test_accuracy")),
-        format_metric(summary.get("test_f1")),
-        format_duration(summary.get("duration_seconds")),
-    )
+def run_columns(runs: list[RunRecord]) -> list[RunColumn]:
+    """Status straight after the run's date and model, then the settings that differ, results last."""
+    return [DATE, DATA_MODEL, STATUS, *setting_columns(runs), *RESULTS]
+
+
+def run_cell(column: RunColumn, run: RunRecord, marked: bool) -> Cell:
+    text = Text(column.text(run))
+    if column is DATE:
+        text = Text(MARK if marked else "  ") + text
+    elif column is STATUS:
+        text.stylize(STATUS_STYLES.get(run.status, "yellow"))
+    return Cell(text, column.value(run))
 
 
 class RunsPanel(Vertical):
@@ -55,6 +60,8 @@ class RunsPanel(Vertical):
         Binding("r", "resume", "Resume run"),
         Binding("i", "inspect", "Inspect run"),
         Binding("c", "toggle_detail", "Curves/matrix"),
+        Binding("o", "sort", "Sort"),
+        Binding("O", "reverse_sort", "Reverse sort", show=False),
     ]
 
     class ResumeRequested(Message):
@@ -71,8 +78,11 @@ class RunsPanel(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.runs: list[RunRecord] = []
+        self.runs: list[RunRecord] = []  # newest first, as on disk; the table may show them sorted otherwise
         self.marked: set[str] = set()
+        self.columns: list[RunColumn] = []
+        self.sorted_by = DATE.heading  # newest first
+        self.sort_reversed = True
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="runs-table")
@@ -83,32 +93,70 @@ class RunsPanel(Vertical):
             yield ConfusionView("select a run to see its confusion matrix", id="runs-confusion")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column)
+        self._fill_table()
 
     def set_runs(self, runs: list[RunRecord]) -> None:
-        """Show these runs (newest first), keeping the highlighted run and the marks."""
-        current = self.highlighted
+        """Show these runs (newest first), keeping the highlighted run, the marks and the sort."""
         self.runs = runs
         self.marked &= {run.name for run in runs}
-        table = self.query_one(DataTable)
-        table.clear()
-        for run in runs:
-            table.add_row(*run_row(run, run.name in self.marked), key=run.name)
-        if not runs:
-            self._show_detail()
-            return
-        names = [run.name for run in runs]
-        table.move_cursor(row=names.index(current.name) if current and current.name in names else 0)
+        self._fill_table()
         self._show_detail()
+
+    def _fill_table(self) -> None:
+        """Columns for the settings that differ, the sorted one marked with its direction; rows sorted; the
+        highlighted run stays highlighted."""
+        table = self.query_one(DataTable)
+        current = self.highlighted_name
+        self.columns = run_columns(self.runs)
+        if self.sorted_by not in [column.heading for column in self.columns]:  # a setting no longer differs
+            self.sorted_by, self.sort_reversed = DATE.heading, True
+        rows = {
+            run.name: [run_cell(column, run, run.name in self.marked) for column in self.columns] for run in self.runs
+        }
+        table.clear(columns=True)
+        for index, column in enumerate(self.columns):
+            label = Text(column.heading + (SORT_ARROWS[self.sort_reversed] if column.heading == self.sorted_by else ""))
+            # Measured here, not left to DataTable: it measures when idle, and a frame drawn before that keeps
+            # its too-narrow columns in its cache.
+            width = max([label.cell_len, *(cells[index].shown.cell_len for cells in rows.values())])
+            table.add_column(label, key=column.heading, width=width)
+        for name, cells in rows.items():
+            table.add_row(*cells, key=name)
+        reverse = self.sort_reversed
+        table.sort(self.sorted_by, key=lambda cell: sort_key(cell.value, reverse), reverse=reverse)
+        if current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+
+    @property
+    def runs_by_name(self) -> dict[str, RunRecord]:
+        return {run.name: run for run in self.runs}
+
+    @property
+    def highlighted_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.is_valid_row_index(table.cursor_row):
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     @property
     def highlighted(self) -> RunRecord | None:
-        table = self.query_one(DataTable)
-        if not self.runs or table.cursor_row is None or not 0 <= table.cursor_row < len(self.runs):
-            return None
-        return self.runs[table.cursor_row]
+        return self.runs_by_name.get(self.highlighted_name)
+
+    def action_sort(self) -> None:
+        """Sort by the next column, smallest first (`O` reverses)."""
+        headings = [column.heading for column in self.columns]
+        self.sorted_by = headings[(headings.index(self.sorted_by) + 1) % len(headings)]
+        self.sort_reversed = False
+        self._sort()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reversed = not self.sort_reversed
+        self._sort()
+
+    def _sort(self) -> None:
+        self._fill_table()
+        order = "largest first" if self.sort_reversed else "smallest first"
+        self.notify(f"sorted by {self.sorted_by.strip()}, {order}", timeout=2)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
@@ -120,7 +168,7 @@ class RunsPanel(Vertical):
             return
         self.marked ^= {run.name}
         table = self.query_one(DataTable)
-        table.update_cell(run.name, COLUMNS[0], run_row(run, run.name in self.marked)[0])
+        table.update_cell(run.name, DATE.heading, run_cell(DATE, run, run.name in self.marked))
         self._show_detail()
 
     def action_toggle_detail(self) -> None:
@@ -155,6 +203,9 @@ class RunsPanel(Vertical):
             curves = [(f"{run_date(r)} {r.config.get('model', '?')}", r.epochs) for r in compared]
             loss_chart.show(comparison_lines(curves, "val_loss"))
             accuracy_chart.show(comparison_lines(curves, "val_accuracy"))
+        elif run is not None and run.problem is not None:
+            loss_chart.show([], f"broken: {run.problem}")
+            accuracy_chart.show([], "nothing on disk is removed or changed")
         elif run is not None:
             loss_chart.show(epoch_lines(run.epochs, "loss"), "no finished epoch")
             accuracy_chart.show(epoch_lines(run.epochs, "accuracy"), "no finished epoch")

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, RunConfig, field_errors
+from tui.formatting import format_switch
 
 AUTO_DEVICE = "auto"
 
@@ -72,6 +73,17 @@ def _format(value: Any) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+class OnOffCheckbox(Checkbox):
+    """A checkbox labelled with its state: its ▐X▌ looks the same on and off in a terminal without colour."""
+
+    def __init__(self, value: bool, *, id: str | None = None) -> None:
+        super().__init__(format_switch(value), value, id=id, compact=True)
+
+    def watch_value(self) -> None:
+        super().watch_value()
+        self.label = format_switch(self.value)
+
+
 class SetupPanel(VerticalScroll):
     """One row per setting: label, widget, and what is wrong with it (if anything)."""
 
@@ -98,7 +110,7 @@ class SetupPanel(VerticalScroll):
         value = getattr(self.base, field.name)
         widget_id = f"field-{field.name}"
         if field.kind == "bool":
-            return Checkbox("", value, id=widget_id, compact=True)
+            return OnOffCheckbox(value, id=widget_id)
         if field.kind != "choice":
             return NumberInput(
                 _format(value),
