@@ -104,7 +104,8 @@ def test_loopback_prints_the_ssh_command_and_other_addresses_warn() -> None:
     local = announce("127.0.0.1", 8000, "secret-token")
     assert "http://localhost:8000/?token=secret-token" in local and "ssh -N -L 8000:127.0.0.1:8000" in local
     public = announce("0.0.0.0", 8000, "secret-token")
-    assert "http://0.0.0.0:8000/?token=secret-token" in public and "needs the token" in public
+    assert f"http://{socket.gethostname()}:8000/?token=secret-token" in public and "needs the token" in public
+    assert "http://192.0.2.7:8000/?token=secret-token" in announce("192.0.2.7", 8000, "secret-token")
 
 
 def screen_text(frames: list) -> str:

@@ -129,7 +129,8 @@ class DashboardServer(Server):
 
 def announce(host: str, port: int, token: str) -> str:
     """What to open, and over SSH how to reach it."""
-    shown_host = "localhost" if is_loopback(host) else host
+    # Every address (0.0.0.0, ::) is reached by one of them: the machine's name is the one to hand out.
+    shown_host = "localhost" if is_loopback(host) else socket.gethostname() if host in ("0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}/?{TOKEN_PARAMETER}={token}"
     lines = [f"mnist-tui serving the dashboard at {url}", "each browser tab gets its own dashboard; Ctrl+C stops"]
     if is_loopback(host):
