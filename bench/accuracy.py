@@ -16,7 +16,8 @@ from pathlib import Path
 
 from engine.events import EpochEnded, Event, RunStarted
 from engine.models import recipe_config
-from engine.trainer import Trainer, predict_split
+from engine.predict import predict_split
+from engine.trainer import Trainer
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""PNG and CSV export of a run, from what the run wrote to disk. The UI and the CLI both call export_run."""
+"""Writing a run's PNG and CSV files: from what the run wrote to disk, and mistakes.png from engine.predict's
+inspection. The UI and the CLI both call export_with_mistakes."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import numpy as np  # noqa: E402
 from engine.runs import DiskFullError, RunRecord, RunsError, atomic_write, load_run  # noqa: E402
 
 if TYPE_CHECKING:
-    from engine.inspect import Inspection
+    from engine.events import Split
+    from engine.predict import Inspection
 
 CONFUSION_PNG = "confusion_matrix.png"
+MISTAKES_PNG = "mistakes.png"
 CURVES_PNG = "curves.png"
 METRICS_CSV = "metrics.csv"
 EPOCH_COLUMNS = (
@@ -168,13 +171,21 @@ def plot_mistakes(inspection: Inspection, path: Path, count: int = 36) -> None:
     _save_figure(figure, path)
 
 
+def export_mistakes(run_dir: Path, data_dir: Path, split: Split | None = None) -> Path:
+    """Write mistakes.png (the worst mistakes with their labels) into the run folder; return its path."""
+    from engine.predict import inspect_run  # torch: only when asked for
+
+    inspection = inspect_run(run_dir, data_dir, split)
+    path = Path(run_dir) / MISTAKES_PNG
+    plot_mistakes(inspection, path)
+    return path
+
+
 def export_with_mistakes(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
     """export_run's files, then mistakes.png (which needs the dataset's images).
 
     Returns the paths written and a warning when mistakes.png could not be made: the other files stand.
     """
-    from engine.inspect import export_mistakes  # torch: only when asked for
-
     paths = export_run(run_dir)
     try:
         paths.append(export_mistakes(run_dir, data_dir))

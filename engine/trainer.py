@@ -13,12 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,6 +40,7 @@ from engine.events import (
 )
 from engine.metrics import evaluate_predictions
 from engine.models import MODEL_NAMES, MODELS, build_model, count_parameters
+from engine.predict import predict_split
 from engine.runs import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -56,10 +56,6 @@ from engine.system import peak_process_memory_mib
 
 PROGRESS_INTERVAL_SECONDS = 0.05  # at most ~20 progress events a second, whatever the batch rate
 LOSS_SMOOTHING = 0.05  # weight of the newest batch in the smoothed loss
-# Large enough for a GPU with these small models; small enough that a batch's activations stay below
-# glibc's mmap threshold (engine/__init__.py): at 4096 a cnn evaluation spent most of its time faulting in
-# fresh pages, 0.8 s on the 10,000 test images against 0.33 s at 512.
-EVAL_BATCH_SIZE = 512
 # Devices whose fused optimizer kernels (one kernel updates every parameter) are registered for Adam, AdamW
 # and SGD alike in the torch builds tested; elsewhere (mps, xpu) torch's default stays. On this 2-core CPU a
 # training step of linear is 22% faster with them, mlp 12% (1 s blocks in turn); cnn, mostly convolution, the same.
@@ -73,39 +69,6 @@ class RunEnded(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass
-class SplitPredictions:
-    loss: float
-    predicted: np.ndarray  # class index per image
-    confidence: np.ndarray  # softmax probability of the predicted class
-
-
-@torch.inference_mode()
-def predict_split(
-    model: nn.Module,
-    split: datamod.DeviceSplit,
-    normalize: datamod.Normalizer,
-    autocast: Callable[[], Any] = nullcontext,
-) -> SplitPredictions:
-    """Evaluate in large batches, results kept on the device: one wait for a GPU per split, not one per batch."""
-    model.eval()
-    loss_sum = torch.zeros((), device=split.labels.device)
-    predicted, confidence = [], []
-    for pixels, labels in split.batches(EVAL_BATCH_SIZE):
-        with autocast():
-            logits = model(normalize(pixels))
-        logits = logits.float()
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
-        probabilities, classes = logits.softmax(1).max(1)
-        predicted.append(classes)
-        confidence.append(probabilities)
-    return SplitPredictions(
-        loss=loss_sum.item() / max(1, len(split)),
-        predicted=torch.cat(predicted).cpu().numpy(),
-        confidence=torch.cat(confidence).cpu().numpy(),
-    )
 
 
 class Trainer:

@@ -24,7 +24,7 @@ from tui.widgets.canvas import SIDE, DrawingCanvas, DrawTab, line, probability_b
 from tui.widgets.digits import UPPER_HALF, DigitImage
 from tui.widgets.gallery import MistakeGallery, MistakesTab, filter_mistakes
 from tui.widgets.matrix import SelectableConfusionMatrix, worst_cell
-from tui.widgets.report import ClassReport, report_table
+from tui.widgets.report import ReportView, report_table
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_enter_on_a_matrix_cell_shows_that_cells_mistakes(tiny_run: Path, tiny_d
             await pilot.press("n", "n", "b")
             assert gallery.page == 1
             assert gallery.visible() == gallery.mistakes[gallery.page_size : 2 * gallery.page_size]
-            assert isinstance(tab.query_one(ClassReport).content, Table)
+            assert isinstance(tab.query_one(ReportView).content, Table)
 
     asyncio.run(scenario())
 

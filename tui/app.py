@@ -84,7 +84,7 @@ def load_trainer_class() -> type:
     return Trainer
 
 
-def export_run(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
+def export_files(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
     """PNGs and CSV, then mistakes.png; (paths, warning when mistakes.png was skipped)."""
     from engine.export import export_with_mistakes
 
@@ -119,7 +119,7 @@ class MnistTuiApp(App[int]):
         start: bool = False,
         catalog_loader: Callable[[], Catalog] = load_catalog,
         trainer_loader: Callable[[], type] = load_trainer_class,
-        exporter: Callable[[Path, Path], tuple[list[Path], str | None]] = export_run,
+        exporter: Callable[[Path, Path], tuple[list[Path], str | None]] = export_files,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)

@@ -33,8 +33,8 @@ from tui.formatting import download_figures, format_duration, format_metric
 from tui.run_columns import NAME, RESULTS, STATUS, setting_columns, sortable_columns
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 
-if TYPE_CHECKING:  # engine.inspect imports torch: only when a command needs it
-    from engine.inspect import ImagePrediction
+if TYPE_CHECKING:  # engine.predict imports torch: only when a command needs it
+    from engine.predict import ImagePrediction
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -259,7 +259,7 @@ def predictions_table(run_name: str, class_names: tuple[str, ...], records: list
 def predict_and_print(runs_dir: Path, run: str, paths: list[Path], output: str = "table") -> int:
     """Classify image files (and the images in folders) with a run's best model, loaded once: a table, or
     JSON or CSV for scripts. A file that cannot be read is a row with its error; the exit status is then 1."""
-    from engine.inspect import predict_images
+    from engine.predict import predict_images
     from engine.runs import find_run
 
     run_dir = find_run(runs_dir, str(run))

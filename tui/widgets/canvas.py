@@ -170,7 +170,7 @@ class DrawTab(FollowsNewestRun, Horizontal):
     Posts:   `DrawTab.ModelLoaded(predictor)` when a model is ready, `DrawTab.Classified(run_dir, probabilities)`
              after each classification, `DrawTab.Failed(message)` when the model cannot be loaded (the tab
              shows it too); all bubble up to the app. Handles `DrawingCanvas.Changed` itself.
-    The model is loaded and run in thread workers (engine.inspect.Predictor), never on the UI thread.
+    The model is loaded and run in thread workers (engine.predict.Predictor), never on the UI thread.
     """
 
     DEFAULT_CSS = """
@@ -195,7 +195,7 @@ class DrawTab(FollowsNewestRun, Horizontal):
     def __init__(self, *, runs_dir: Path, id: str | None = None):
         super().__init__(id=id)
         self.runs_dir = Path(runs_dir)
-        self.predictor: Any = None  # an engine.inspect.Predictor, only ever called from workers
+        self.predictor: Any = None  # an engine.predict.Predictor, only ever called from workers
         self.probabilities: tuple[float, ...] | None = None
 
     def compose(self) -> ComposeResult:
@@ -231,7 +231,7 @@ class DrawTab(FollowsNewestRun, Horizontal):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="draw-model")
     def _load(self, run_dir: Path | None) -> None:
-        from engine.inspect import Predictor
+        from engine.predict import Predictor
 
         try:
             if run_dir is None:

@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from tui.widgets.digits import DigitImage
 from tui.widgets.matrix import SelectableConfusionMatrix
 from tui.widgets.newest_run import FollowsNewestRun
-from tui.widgets.report import ClassReport
+from tui.widgets.report import ReportView
 
 CELL_WIDTH = 30  # a 28-cell digit plus a gap
 CELL_HEIGHT = 16  # 14 rows of half blocks, a caption, a gap
@@ -124,7 +124,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
              with no call, it shows the newest run in runs_dir that has a checkpoint when first shown.
              `tab.filter_pair(true, predicted)` / `tab.clear_filter()` from outside (e.g. the dashboard's matrix).
     Handles: `SelectableConfusionMatrix.CellSelected` from its own matrix (filters the gallery).
-    Posts:   `MistakesTab.Inspected(inspection)` when a run's mistakes are in (an engine.inspect.Inspection:
+    Posts:   `MistakesTab.Inspected(inspection)` when a run's mistakes are in (an engine.predict.Inspection:
              run_dir, split, class_names, evaluated, mistakes), `MistakesTab.Failed(message)` when they
              cannot be computed (the tab shows the message too). Both bubble up to the app.
     Keys:    arrows + enter on the matrix, `w` worst cell, `n`/`b` (or PageDown/PageUp) page, `a` all mistakes.
@@ -162,7 +162,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
         with Horizontal():
             with Vertical(id="mistakes-left"):
                 yield SelectableConfusionMatrix(id="mistakes-matrix")
-                yield ClassReport(id="mistakes-report")
+                yield ReportView(id="mistakes-report")
             with Vertical(id="mistakes-right"):
                 yield Static("", id="gallery-header")
                 yield MistakeGallery(id="gallery")
@@ -180,7 +180,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect")
     def _load(self, run_dir: Path | None, split: str | None) -> None:
         from engine.checkpoints import CheckpointError
-        from engine.inspect import inspect_run
+        from engine.predict import inspect_run
 
         try:
             if run_dir is None:
@@ -201,7 +201,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
         self.pair = None
         evaluated = inspection.evaluated
         self.query_one(SelectableConfusionMatrix).show(evaluated.confusion, inspection.class_names)
-        self.query_one(ClassReport).show(evaluated)
+        self.query_one(ReportView).show(evaluated)
         self._status(
             f"[b]{Path(inspection.run_dir).name}[/b]: {len(inspection.mistakes):,} mistakes on the"
             f" {inspection.split} split (accuracy {evaluated.accuracy:.4f}, macro F1 {evaluated.f1:.4f})"

@@ -49,11 +49,11 @@ def report_table(evaluation: Any) -> Table:
     return table
 
 
-class ClassReport(Static):
+class ReportView(Static):
     """Shows `show(evaluation)`: an Evaluated event (live) or an evaluation dict read from a run folder."""
 
     DEFAULT_CSS = """
-    ClassReport { height: auto; width: auto; }
+    ReportView { height: auto; width: auto; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None):
