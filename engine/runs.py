@@ -177,29 +177,16 @@ class RunDirectory:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Add one line: the file is rewritten whole through atomic_write, so a kill never leaves half a line."""
-        self._write_metrics([*self._metrics_lines(), json.dumps(record)])
+        self._write_metrics([*read_metric_records(self.path), record])
 
-    def _metrics_lines(self) -> list[str]:
-        try:
-            return (self.path / METRICS_FILE).read_text().splitlines()
-        except FileNotFoundError:
-            return []
-
-    def _write_metrics(self, lines: list[str]) -> None:
+    def _write_metrics(self, records: list[dict[str, Any]]) -> None:
         with atomic_write(self.path / METRICS_FILE) as f:
-            f.write("".join(line + "\n" for line in lines))
+            f.write("".join(json.dumps(record) + "\n" for record in records))
 
     def drop_metrics_after(self, epoch: int) -> None:
         """Forget the records of work a resumed run redoes: epochs after `epoch`, and any test evaluation."""
-        kept = []
-        for line in self._metrics_lines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if record.get("split") != "test" and record.get("epoch", 0) <= epoch:
-                kept.append(line)
-        self._write_metrics(kept)
+        records = read_metric_records(self.path)
+        self._write_metrics([r for r in records if r.get("split") != "test" and r.get("epoch", 0) <= epoch])
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / SUMMARY_FILE, summary)
@@ -295,19 +282,28 @@ class RunRecord:
         return max(values) if values else None
 
 
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Epoch and evaluation records; a torn last line (from a killed process) is skipped."""
-    epochs: list[dict[str, Any]] = []
-    evaluations: list[dict[str, Any]] = []
+def read_metric_records(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's records in order; a torn line (from a killed process) is skipped."""
     try:
-        text = (path / METRICS_FILE).read_text()
+        text = (Path(path) / METRICS_FILE).read_text()
     except FileNotFoundError:
-        return epochs, evaluations
+        return []
+    records = []
     for line in text.splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Epoch and evaluation records."""
+    epochs: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    for record in read_metric_records(path):
         if record.get("kind") == "epoch":
             epochs.append(record)
         elif record.get("kind") == "evaluation":

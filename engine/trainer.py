@@ -143,7 +143,6 @@ class Trainer:
         self._started_at = datetime.now(timezone.utc)
         self._wall_start = time.perf_counter()
         self.run_dir: RunDirectory | None = None
-        self.summary: dict[str, Any] = {}
         try:
             self._prepare()
             self._train()

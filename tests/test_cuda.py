@@ -216,6 +216,7 @@ def test_a_checkpoint_written_on_the_gpu_loads_on_a_cpu_only_machine(gpu_run: Pa
 
 def test_the_draw_tab_classifies_with_a_gpu_trained_run(gpu_run: Path) -> None:
     from test_inspect_tui import TabApp, settle
+    from textual.widgets import Static
 
     from tui.widgets.canvas import DrawingCanvas, DrawTab
 
@@ -227,7 +228,9 @@ def test_the_draw_tab_classifies_with_a_gpu_trained_run(gpu_run: Path) -> None:
             tab.query_one(DrawingCanvas).focus()
             await pilot.press("space", *["shift+down"] * 6)
             await settle(pilot)
-            assert tab.probabilities is not None and sum(tab.probabilities) == pytest.approx(1.0, abs=1e-5)
+            assert "prediction:" in str(tab.query_one("#draw-prediction", Static).content)
+            probabilities = tab.predictor.predict(tab.query_one(DrawingCanvas).pixels)
+            assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
 
     asyncio.run(scenario())
 

@@ -200,7 +200,7 @@ def test_a_mouse_drag_paints_a_stroke(tiny_run: Path) -> None:
             await pilot.mouse_up(canvas, offset=(1 + 2 * 5, 1 + 20))
             await settle(pilot)
             assert [canvas.pixels[r][5] for r in range(3, 21)] == [1.0] * 18
-            assert tab.probabilities is not None
+            assert "prediction:" in str(tab.query_one("#draw-prediction", Static).content)
 
     asyncio.run(scenario())
 

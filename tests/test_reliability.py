@@ -74,6 +74,7 @@ def test_field_errors_accept_the_tiny_config() -> None:
     [
         (["--lr", "nan"], "--lr: 'nan' is not a finite number"),
         (["--lr", "0"], "--lr: '0' must be above 0"),
+        (["--lr", "-1"], "--lr: '-1' must be at least 0"),
         (["--lr", "fast"], "--lr: 'fast' is not a number"),
         (["--epochs", "0"], "--epochs: '0' must be at least 1"),
         (["--epochs", "-1"], "--epochs: '-1' must be at least 1"),

@@ -16,7 +16,7 @@ from typing import Any
 from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, default_data_dir, default_runs_dir
 from tui.run_columns import sortable_columns
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED = 1
 RUN_OPTION_NAMES = (
     "dataset",
     "model",

@@ -30,7 +30,7 @@ from engine.events import (
 )
 from engine.runs import RunRecord, list_runs
 from tui.formatting import download_figures, format_duration, format_metric
-from tui.run_columns import NAME, RESULTS, STATUS, setting_columns, sortable_columns
+from tui.run_columns import command_columns, sortable_columns
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 
 if TYPE_CHECKING:  # engine.predict imports torch: only when a command needs it
@@ -168,7 +168,7 @@ def train_with_progress(
 def runs_table(runs_dir: Path, runs: list[RunRecord]) -> Table:
     """One row per run, in the given order, with a column for each setting that differs between them."""
     table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    columns = [NAME, *setting_columns(runs), *RESULTS, STATUS]
+    columns = command_columns(runs)
     for column in columns:
         table.add_column(column.heading, justify=column.justify, no_wrap=True)
     # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.

@@ -196,7 +196,6 @@ class DrawTab(FollowsNewestRun, Horizontal):
         super().__init__(id=id)
         self.runs_dir = Path(runs_dir)
         self.predictor: Any = None  # an engine.predict.Predictor, only ever called from workers
-        self.probabilities: tuple[float, ...] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
@@ -233,16 +232,7 @@ class DrawTab(FollowsNewestRun, Horizontal):
     def _load(self, run_dir: Path | None) -> None:
         from engine.predict import Predictor
 
-        try:
-            if run_dir is None:
-                run_dir = self.newest_run_or_say_none()
-                if run_dir is None:
-                    return
-            predictor = Predictor(run_dir)
-            if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
-                self.post_message(self.ModelLoaded(predictor))
-        except Exception as error:  # a broken checkpoint must not take the app down
-            self.post_message(self.Failed(f"cannot load {run_dir}: {error}"))
+        self.load_in_worker(run_dir, lambda path: self.ModelLoaded(Predictor(path)))
 
     def on_draw_tab_model_loaded(self, message: ModelLoaded) -> None:
         self.predictor = message.predictor
@@ -271,7 +261,6 @@ class DrawTab(FollowsNewestRun, Horizontal):
         self.post_message(self.Classified(str(predictor.run_dir), probabilities))
 
     def on_draw_tab_classified(self, message: Classified) -> None:
-        self.probabilities = message.probabilities
         names = self.predictor.class_names
         canvas = self.query_one(DrawingCanvas)
         if not any(any(row) for row in canvas.pixels):

@@ -77,7 +77,3 @@ class DigitImage:
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(self.width * self.scale, self.width * self.scale)
-
-    @property
-    def cell_height(self) -> int:
-        return (len(self.rows) + 1) // 2 if self.scale == 1 else len(self.rows)

@@ -17,7 +17,6 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
-from textual.worker import get_current_worker
 
 from tui.widgets.digits import DigitImage
 from tui.widgets.matrix import SelectableConfusionMatrix
@@ -179,21 +178,16 @@ class MistakesTab(FollowsNewestRun, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect")
     def _load(self, run_dir: Path | None, split: str | None) -> None:
-        from engine.checkpoints import CheckpointError
         from engine.predict import inspect_run
 
-        try:
-            if run_dir is None:
-                run_dir = self.newest_run_or_say_none()
-                if run_dir is None:
-                    return
-            inspection = inspect_run(run_dir, self.data_dir, split)
-            if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
-                self.post_message(self.Inspected(inspection))
-        except CheckpointError as error:
-            self.post_message(self.Failed(f"{error}: this run has no usable checkpoint yet"))
-        except Exception as error:  # a bad run folder or missing data must not take the app down
-            self.post_message(self.Failed(str(error) or type(error).__name__))
+        self.load_in_worker(run_dir, lambda path: self.Inspected(inspect_run(path, self.data_dir, split)))
+
+    def failure(self, run_dir: Path | None, error: Exception) -> str:
+        from engine.checkpoints import CheckpointError
+
+        if isinstance(error, CheckpointError):
+            return f"{error}: this run has no usable checkpoint yet"
+        return str(error) or type(error).__name__
 
     def on_mistakes_tab_inspected(self, message: Inspected) -> None:
         inspection = message.inspection

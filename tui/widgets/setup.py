@@ -42,7 +42,6 @@ FIELDS = (
     Field("augment", "augmentation", "bool"),
     Field("amp", "mixed precision", "bool"),
 )
-FIELD_NAMES = tuple(field.name for field in FIELDS)
 PARSE_ERRORS = {
     "int": "must be a whole number",
     "float": "must be a number, e.g. 0.003",
