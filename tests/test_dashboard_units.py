@@ -11,11 +11,10 @@ from textual.geometry import Region
 
 from engine.config import RunConfig
 from engine.events import BatchProgress, PauseChanged, RunFinished
-from tui.formatting import run_result
+from tui.formatting import describe_event, run_result
 from tui.live_run import LiveRun
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
 from tui.widgets.charts import LineChart, epoch_lines
-from tui.widgets.log import describe_event
 from tui.widgets.progress import ProgressPanel
 from tui.widgets.setup import SetupPanel
 

@@ -127,7 +127,7 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
         process.kill()
 
     # Each crash comes a random moment after a random point: start-up done, epoch 1 ended, epoch 2 ended.
-    triggers = ["run folder:", f"epoch 1/{epochs}:", f"epoch 2/{epochs}:"]
+    triggers = ["run started:", f"epoch 1/{epochs}:", f"epoch 2/{epochs}:"]
     trainings = [
         Training(
             tiny_data,

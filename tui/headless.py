@@ -29,7 +29,7 @@ from engine.events import (
     RunStarted,
 )
 from engine.runs import RunRecord, list_runs
-from tui.formatting import download_figures, format_duration, format_metric
+from tui.formatting import describe_event, download_figures, format_duration, format_metric
 from tui.run_columns import command_columns, sortable_columns
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # engine.predict imports torch: only when a command needs it
     from engine.predict import ImagePrediction
 
 EXIT_OK, EXIT_FAILED = 0, 1
+# The dashboard's log lines, styled for a scrolling terminal: checkpoints dim, notices stand out.
+LINE_STYLES: dict[type, str] = {RunStarted: "", EpochEnded: "", CheckpointSaved: "dim", Notice: "yellow"}
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -75,7 +77,6 @@ def train_with_progress(
     events: queue.Queue[Event] = queue.Queue()
     if resume_dir is not None:
         trainer = Trainer.from_run(resume_dir, data_dir=data_dir, emit=events.put, download=download)
-        config = trainer.config
     else:
         trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
     received: list[int] = []
@@ -103,14 +104,7 @@ def train_with_progress(
         with progress:
             while True:
                 event = events.get()
-                if isinstance(event, RunStarted):
-                    console.print(
-                        f"[bold]{config.model}[/] on {config.dataset}: {event.parameters:,} parameters,"
-                        f" {event.train_size:,}/{event.val_size:,}/{event.test_size:,} train/val/test images,"
-                        f" {event.device} ({event.device_name})"
-                    )
-                    console.print(f"run folder: {event.run_dir}")
-                elif isinstance(event, DownloadProgress):
+                if isinstance(event, DownloadProgress):
                     if event.file not in downloads:
                         downloads[event.file] = progress.add_task(event.file, total=event.total_bytes, figures="")
                     progress.update(
@@ -128,18 +122,13 @@ def train_with_progress(
                     if task is None:
                         task = progress.add_task(total=event.steps_per_epoch, **fields)
                     progress.update(task, completed=event.step, total=event.steps_per_epoch, **fields)
-                elif isinstance(event, EpochEnded):
-                    progress.console.print(
-                        f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc"
-                        f" {event.train_accuracy:.4f} | val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}"
-                        f" F1 {event.val_f1:.4f} | {event.seconds:.1f}s"
-                    )
-                elif isinstance(event, CheckpointSaved) and event.kind == "best":
-                    progress.console.print(f"  saved {event.path}", style="dim")
-                elif isinstance(event, Notice):
-                    progress.console.print(f"{event.level}: {event.message}", style="yellow")
                 elif isinstance(event, RunFinished):
                     break
+                elif isinstance(event, CheckpointSaved | EpochEnded | Notice | RunStarted):
+                    level, text = describe_event(event) or ("info", "")
+                    if isinstance(event, Notice):
+                        text = f"{level}: {text}"
+                    progress.console.print(text, style=LINE_STYLES[type(event)], markup=False, highlight=False)
         thread.join()
     finally:
         for number, handler in previous.items():
