@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from engine.config import recipe_config
 from engine.events import EpochEnded, Event, RunStarted
-from engine.models import recipe_config
 from engine.predict import predict_split
 from engine.trainer import Trainer
 

@@ -39,7 +39,7 @@ from engine.events import (
     RunStatus,
 )
 from engine.metrics import evaluate_predictions
-from engine.models import MODEL_NAMES, MODELS, build_model, count_parameters
+from engine.models import CONVOLUTIONAL, build_model, count_parameters
 from engine.predict import predict_split
 from engine.runs import (
     BEST_CHECKPOINT,
@@ -81,7 +81,7 @@ class Trainer:
         emit: Callable[[Event], None] = lambda event: None,
         download: bool = True,
     ):
-        self.config = validate(config, MODEL_NAMES)
+        self.config = validate(config)
         self.runs_dir = Path(runs_dir)
         self.data_dir = Path(data_dir)
         self.emit = emit
@@ -189,8 +189,7 @@ class Trainer:
         if self.device.type == "cuda":  # after the first allocation: before it the process has no CUDA context
             torch.cuda.reset_peak_memory_stats(self.device)  # summary.json's peak is this run's, not the process's
 
-        spec = MODELS[config.model]
-        channels_last = spec.convolutional and self.device.type != "mps"
+        channels_last = config.model in CONVOLUTIONAL and self.device.type != "mps"
         self.normalize = datamod.Normalizer(config.dataset, channels_last=channels_last)
         self.model = build_model(config.model, len(self.class_names)).to(self.device)
         if channels_last:

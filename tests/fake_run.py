@@ -7,9 +7,8 @@ torch); the trainer replays a scripted event stream with fixed numbers and no cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine.config import RunConfig
 from engine.events import (
@@ -38,13 +37,12 @@ class FakeModel:
     name: str
     description: str
     parameters: int
-    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 DEVICES = [FakeDevice("cuda:0", "NVIDIA A100 80GB (79.1 GiB free)"), FakeDevice("cpu", "CPU (2 threads)")]
 MODELS = [
-    FakeModel("linear", "Logistic regression: one nn.Linear (784 -> 10)", 7850, dict(epochs=5, lr=0.01)),
-    FakeModel("cnn", "Compact 2-conv CNN: fast, 99% test accuracy in one pass", 215194, dict(epochs=2, lr=0.003)),
+    FakeModel("linear", "Logistic regression: one nn.Linear (784 -> 10)", 7850),
+    FakeModel("cnn", "Compact 2-conv CNN: fast, 99% test accuracy in one pass", 215194),
 ]
 
 

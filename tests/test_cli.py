@@ -56,3 +56,10 @@ def test_every_help_ends_with_example_commands_that_parse(command, capsys):
         words = shlex.split(line.split(" > ")[0], comments=True)
         assert words[: 1 + len(command)] == ["mnist-tui", *command]
         build_parser().parse_args(words[1:])  # exits 2 if an example went stale
+
+
+def test_the_dashboard_refuses_an_invalid_preset_before_it_opens(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--epochs", "0"])
+    assert exited.value.code == 2
+    assert "--epochs: must be a whole number from 1 to 10000" in capsys.readouterr().err

@@ -19,10 +19,9 @@ import torch
 
 from engine import trainer as trainer_module
 from engine.checkpoints import load_model
-from engine.config import RunConfig
+from engine.config import RunConfig, recipe_config
 from engine.devices import list_devices
 from engine.events import BatchProgress, Event, Notice, PauseChanged
-from engine.models import recipe_config
 from engine.system import SystemSampler
 from engine.trainer import Trainer
 

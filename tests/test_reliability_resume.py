@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from engine import trainer as trainer_module
-from engine.config import RunConfig
+from engine.config import RunConfig, recipe_config
 from engine.events import BatchProgress, EpochEnded, RunStarted
-from engine.models import MODELS, Linear, recipe_config
+from engine.models import MODELS, Linear
 from engine.runs import LOCK_FILE, RunDirectory, RunsError, load_run, process_start_time, read_metrics
 from engine.trainer import Trainer
 from tui.cli import main

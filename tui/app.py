@@ -24,7 +24,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.config import RunConfig
+from engine.config import RunConfig, recipe_config
 from engine.events import (
     BatchProgress,
     CheckpointSaved,
@@ -124,7 +124,9 @@ class MnistTuiApp(App[int]):
         super().__init__()
         self.data_dir = Path(data_dir)
         self.runs_dir = Path(runs_dir)
-        self.preset = dict(preset or {})
+        preset = dict(preset or {})
+        # The preset (the command line's options) over its model's recipe: applied here, once.
+        self.initial_config = recipe_config(preset.pop("model", RunConfig.model), **preset)
         self.start_on_ready = start
         self.catalog_loader = catalog_loader
         self.trainer_loader = trainer_loader
@@ -145,7 +147,7 @@ class MnistTuiApp(App[int]):
         yield Header(show_clock=False, icon="▦")
         with TabbedContent(initial="setup", id="tabs"):
             with TabPane("1 Setup", id="setup"):
-                yield SetupPanel(RunConfig.from_dict(self.preset), id="setup-panel")
+                yield SetupPanel(self.initial_config, id="setup-panel")
             with TabPane("2 Train", id="train"):
                 yield ProgressPanel(id="progress")
                 with Horizontal(id="charts"):
@@ -227,11 +229,7 @@ class MnistTuiApp(App[int]):
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         if not self.dashboard_shown:
             return
-        setup = self.setup_panel
-        setup.set_catalog(message.devices, message.models)
-        if not setup.touched:
-            preset = {k: v for k, v in self.preset.items() if k != "model"}
-            setup.apply_recipe(self.preset.get("model", setup.base.model), preset)
+        self.setup_panel.set_catalog(message.devices, message.models)
         self.catalog_ready = True
         self.update_header()
         if self.start_on_ready:

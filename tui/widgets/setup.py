@@ -15,7 +15,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, RunConfig, field_errors
+from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, RunConfig, field_errors, recipe_config
+from engine.recipes import MODEL_NAMES, RECIPES
 from tui.formatting import format_switch
 
 AUTO_DEVICE = "auto"
@@ -93,7 +94,6 @@ class SetupPanel(VerticalScroll):
         self.base = config  # settings without a field (weight decay, validation size, compile) come from here
         self.models: dict[str, Any] = {}  # name -> engine.models.ModelInfo, once loaded
         self.errors: dict[str, str] = {}
-        self.initial = config
 
     def compose(self) -> ComposeResult:
         for field in FIELDS:
@@ -122,7 +122,7 @@ class SetupPanel(VerticalScroll):
             "dataset": DATASETS,
             "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES,
-            "model": (value,),
+            "model": MODEL_NAMES if value in MODEL_NAMES else (*MODEL_NAMES, value),
             "device": (value,),
         }[field.name]
         return Select(
@@ -153,12 +153,9 @@ class SetupPanel(VerticalScroll):
         self._describe_model()
         self.validate_fields()
 
-    def apply_recipe(self, model: str, overrides: dict[str, Any] | None = None) -> None:
-        """Fill every field from the model's recipe, then the given overrides (the command line's options)."""
-        info = self.models.get(model)
-        recipe = dict(info.recipe) if info else {}
-        keep = {"dataset": self.base.dataset, "device": self.base.device}
-        self.base = RunConfig.from_dict({**keep, **recipe, **(overrides or {}), "model": model})
+    def apply_recipe(self, model: str) -> None:
+        """Fill every field from the model's recipe, keeping the dataset and the device."""
+        self.base = recipe_config(model, self.base)
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             for field in FIELDS:
                 widget = self.query_one(f"#field-{field.name}")
@@ -176,7 +173,11 @@ class SetupPanel(VerticalScroll):
 
     def _describe_model(self) -> None:
         info = self.models.get(self.base.model)
-        text = f"{info.description}; {info.parameters:,} parameters" if info else "loading models…"
+        recipe = RECIPES.get(self.base.model)
+        if info is not None:
+            text = f"{info.description}; {info.parameters:,} parameters"
+        else:  # the parameter count needs the model built, so torch
+            text = f"{recipe.description}; counting parameters…" if recipe else "loading models…"
         self.query_one("#model-description", Static).update(text)
 
     # --- values and validation ----------------------------------------------------------------------
@@ -211,8 +212,7 @@ class SetupPanel(VerticalScroll):
         """Show each field's problem beside it; return them all (empty when the setup can start)."""
         values, parse_errors = self.field_values()
         config = self._config_from(values)
-        model_names = tuple(self.models) or None
-        errors = {**field_errors(config, model_names), **parse_errors}
+        errors = {**field_errors(config), **parse_errors}
         self.errors = errors
         self.query_one("#setup-plan", Static).update(self._plan(config, errors))
         for field in FIELDS:
@@ -229,11 +229,6 @@ class SetupPanel(VerticalScroll):
             f"{config.train_size:,} training and {config.val_count():,} validation images, {steps:,} steps per"
             " epoch; press s to start, ? for every key"
         )
-
-    @property
-    def touched(self) -> bool:
-        """Has the user changed any setting since the panel opened?"""
-        return self.config() != self.initial
 
     def focus_first_error(self) -> None:
         for field in FIELDS:
