@@ -87,8 +87,8 @@ def test_bf16_autocast_trains_and_is_faster_than_float32(real_data: Path, tmp_pa
 def test_fused_optimizer_kernels_are_used(tiny_data: Path, tmp_path: Path, optimizer: str) -> None:
     trainer, summary = train(RunConfig(**{**TINY_CUDA, "optimizer": optimizer}), tmp_path, tiny_data)
     assert summary["status"] == "completed", summary["message"]
-    assert trainer.optimizer.defaults["fused"] is True
-    assert all(p.is_cuda for group in trainer.optimizer.param_groups for p in group["params"])
+    assert trainer.state.optimizer.defaults["fused"] is True
+    assert all(p.is_cuda for group in trainer.state.optimizer.param_groups for p in group["params"])
 
 
 def test_out_of_memory_fails_the_run_with_its_message_and_the_next_run_works(real_data: Path, tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_pause_and_stop_take_effect_before_the_next_batch(tiny_data: Path, tmp_p
     steps_at: dict[str, int] = {}
 
     def optimizer_steps() -> int:
-        return int(next(iter(trainer.optimizer.state.values()))["step"].item())
+        return int(next(iter(trainer.state.optimizer.state.values()))["step"].item())
 
     def emit(event: Event) -> None:
         seen.append(event)

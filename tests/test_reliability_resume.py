@@ -65,7 +65,7 @@ def test_a_run_is_running_while_trained_and_not_after(tiny_data: Path, runs_dir:
 
     def look(event) -> None:
         if isinstance(event, EpochEnded):
-            seen.append(load_run(Path(trainer.run_dir.path)).status)
+            seen.append(load_run(trainer.state.run_dir.path).status)
 
     trainer = Trainer(CONFIG.with_changes(epochs=1), runs_dir=runs_dir, data_dir=tiny_data, emit=look)
     finished = trainer.run()
