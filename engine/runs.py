@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.config import RunConfig
-from engine.events import Evaluated
+from engine.events import ClassReport, EpochEnded, Evaluated
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -133,8 +133,34 @@ def write_json(path: Path, value: Any) -> None:
         f.write("\n")
 
 
+def epoch_record(ended: EpochEnded) -> dict[str, Any]:
+    """An EpochEnded as its line in metrics.jsonl."""
+    return {"kind": "epoch", **asdict(ended)}
+
+
 def evaluation_record(evaluated: Evaluated) -> dict[str, Any]:
+    """An Evaluated as its line in metrics.jsonl."""
     return {"kind": "evaluation", **asdict(evaluated)}
+
+
+def epoch_from_record(record: dict[str, Any]) -> EpochEnded:
+    """The EpochEnded a line of metrics.jsonl was written from; KeyError or TypeError for one that is not."""
+    return EpochEnded(**{f.name: record[f.name] for f in fields(EpochEnded)})
+
+
+def evaluation_from_record(record: dict[str, Any]) -> Evaluated:
+    """The Evaluated a line of metrics.jsonl was written from; KeyError or TypeError for one that is not."""
+    return Evaluated(
+        split=record["split"],
+        epoch=record["epoch"],
+        loss=record["loss"],
+        accuracy=record["accuracy"],
+        f1=record["f1"],
+        confusion=tuple(tuple(row) for row in record["confusion"]),
+        per_class=tuple(ClassReport(**row) for row in record["per_class"]),
+        macro_avg=ClassReport(**record["macro_avg"]),
+        weighted_avg=ClassReport(**record["weighted_avg"]),
+    )
 
 
 def check_writable(runs_dir: Path) -> Path:
@@ -250,13 +276,13 @@ def running_pid(path: Path) -> int | None:
 
 @dataclass
 class RunRecord:
-    """A run as read back from disk, whatever state it was left in."""
+    """A run as read back from disk, whatever state it was left in; its records as the events that wrote them."""
 
     path: Path
     config: dict[str, Any]
     summary: dict[str, Any] | None
-    epochs: list[dict[str, Any]] = field(default_factory=list)
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[EpochEnded] = field(default_factory=list)
+    evaluations: list[Evaluated] = field(default_factory=list)
     problem: str | None = None  # why the folder cannot be read as a run (its status is then "broken")
 
     @property
@@ -272,13 +298,13 @@ class RunRecord:
             return "running"
         return self.summary.get("status", "unknown") if self.summary else "interrupted"
 
-    def latest_evaluation(self, split: str | None = None) -> dict[str, Any] | None:
-        matching = [e for e in self.evaluations if split is None or e["split"] == split]
+    def latest_evaluation(self, split: str | None = None) -> Evaluated | None:
+        matching = [e for e in self.evaluations if split is None or e.split == split]
         return matching[-1] if matching else None
 
     @property
     def best_val_accuracy(self) -> float | None:
-        values = [e["val_accuracy"] for e in self.epochs]
+        values = [e.val_accuracy for e in self.epochs]
         return max(values) if values else None
 
 
@@ -299,15 +325,19 @@ def read_metric_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Epoch and evaluation records."""
-    epochs: list[dict[str, Any]] = []
-    evaluations: list[dict[str, Any]] = []
+def read_metrics(path: Path) -> tuple[list[EpochEnded], list[Evaluated]]:
+    """The epoch and evaluation records, as the events they were written from; a record that does not read as
+    one (written by another version, or damaged) is skipped like a torn line."""
+    epochs: list[EpochEnded] = []
+    evaluations: list[Evaluated] = []
     for record in read_metric_records(path):
-        if record.get("kind") == "epoch":
-            epochs.append(record)
-        elif record.get("kind") == "evaluation":
-            evaluations.append(record)
+        try:
+            if record.get("kind") == "epoch":
+                epochs.append(epoch_from_record(record))
+            elif record.get("kind") == "evaluation":
+                evaluations.append(evaluation_from_record(record))
+        except (KeyError, TypeError, ValueError):
+            continue
     return epochs, evaluations
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -48,6 +48,7 @@ from engine.runs import (
     RunDirectory,
     RunsError,
     check_writable,
+    epoch_record,
     evaluation_record,
     load_run,
     read_metrics,
@@ -499,7 +500,7 @@ class Trainer:
             learning_rate=state.optimizer.param_groups[0]["lr"],
             seconds=seconds,
         )
-        state.run_dir.append_metrics({"kind": "epoch", **asdict(ended)})
+        state.run_dir.append_metrics(epoch_record(ended))
         state.run_dir.append_metrics(evaluation_record(evaluated))
         self.emit(ended)
         self.emit(evaluated)
@@ -585,11 +586,11 @@ class Trainer:
 
     def _summary(self, status: RunStatus, message: str) -> dict[str, Any]:
         config, state = self.config, self.state
-        epochs_done: list[dict[str, Any]] = []
+        epochs_done: list[EpochEnded] = []
         best_val = None
         if state is not None:
             epochs_done, _ = read_metrics(state.run_dir.path)
-            best_val = next((e for e in epochs_done if e["epoch"] == state.best.epoch), None)
+            best_val = next((e for e in epochs_done if e.epoch == state.best.epoch), None)
         test = state.test_result if state is not None else None
         return {
             "run": state.run_dir.path.name if state else None,
@@ -602,13 +603,13 @@ class Trainer:
             "epochs": config.epochs,
             "epochs_completed": len(epochs_done),
             "best_epoch": (state.best.epoch or None) if state else None,
-            "val_accuracy": best_val["val_accuracy"] if best_val else None,
-            "val_f1": best_val["val_f1"] if best_val else None,
+            "val_accuracy": best_val.val_accuracy if best_val else None,
+            "val_f1": best_val.val_f1 if best_val else None,
             "test_accuracy": test.accuracy if test else None,
             "test_f1": test.f1 if test else None,
             # The epochs kept, validation included: a resumed run counts those before its restart too, and a
             # stopped run its finished epochs.
-            "train_seconds": sum(epoch["seconds"] for epoch in epochs_done) if epochs_done else None,
+            "train_seconds": sum(epoch.seconds for epoch in epochs_done) if epochs_done else None,
             "duration_seconds": time.perf_counter() - self.wall_start,
             "peak_memory_mib": peak_process_memory_mib(),
             "peak_gpu_memory_mib": _peak_gpu_memory_mib(state.device) if state else None,

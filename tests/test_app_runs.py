@@ -56,7 +56,7 @@ def test_runs_tab_shows_and_compares_runs(tmp_path: Path) -> None:
             panel = app.query_one(RunsPanel)
             assert [run.status for run in panel.runs] == ["interrupted", "completed"]
             assert panel.query_one("#runs-accuracy", LineChart).point_count == 4  # train + val, two epochs
-            assert sum(map(sum, panel.query_one(ConfusionView).evaluation["confusion"])) == 100
+            assert sum(map(sum, panel.query_one(ConfusionView).evaluation.confusion)) == 100
             panel.query_one("#runs-table").focus()
             await pilot.press("space", "down", "space")
             await pilot.pause()

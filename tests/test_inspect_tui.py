@@ -72,9 +72,9 @@ def test_worst_cell_and_filter_by_cell() -> None:
 def test_the_report_lists_every_class_and_both_averages(tiny_run: Path) -> None:
     evaluation = load_run(tiny_run).latest_evaluation("test")
     text = "\n".join("".join(s.text for s in row) for row in rendered_cells(report_table(evaluation)))
-    for row in (*evaluation["per_class"], evaluation["macro_avg"], evaluation["weighted_avg"]):
-        assert row["name"] in text and f"{row['f1']:.4f}" in text
-    assert f"{evaluation['accuracy']:.4f}" in text
+    for row in (*evaluation.per_class, evaluation.macro_avg, evaluation.weighted_avg):
+        assert row.name in text and f"{row.f1:.4f}" in text
+    assert f"{evaluation.accuracy:.4f}" in text
 
 
 class TabApp(App):

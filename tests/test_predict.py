@@ -74,8 +74,8 @@ def test_mistakes_are_the_off_diagonal_of_the_confusion_matrix_worst_first(tiny_
 def test_validation_mistakes_use_the_training_runs_own_split(tiny_run: Path, tiny_data: Path) -> None:
     result = predict.inspect_run(tiny_run, tiny_data, split="val")
     run = load_run(tiny_run)
-    best = next(e for e in run.evaluations if e["split"] == "val" and e["epoch"] == result.evaluated.epoch)
-    assert result.evaluated.confusion == tuple(tuple(row) for row in best["confusion"])
+    best = next(e for e in run.evaluations if e.split == "val" and e.epoch == result.evaluated.epoch)
+    assert result.evaluated.confusion == best.confusion
 
 
 def test_a_drawn_canvas_is_classified_by_the_runs_model(tiny_run: Path) -> None:

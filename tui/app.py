@@ -11,7 +11,6 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -505,7 +504,7 @@ class MnistTuiApp(App[int]):
                 self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
         if evaluated is not None:
             self.refresh_charts()
-            self.query_one("#confusion-view", ConfusionView).show(asdict(evaluated))
+            self.query_one("#confusion-view", ConfusionView).show(evaluated)
         self.draw_progress()
         self.update_header()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict
-from typing import Any
 
 from engine.events import (
     BatchProgress,
@@ -34,7 +32,7 @@ class LiveRun:
         self.progress: BatchProgress | None = None
         self.pending: deque[Event] = deque()
         self.train_loss = BoundedSeries()
-        self.epochs: list[dict[str, Any]] = []  # EpochEnded as dicts: the shape metrics.jsonl holds
+        self.epochs: list[EpochEnded] = []
         self.evaluation: Evaluated | None = None
         self.paused = False
         self.finished: RunFinished | None = None
@@ -46,7 +44,7 @@ class LiveRun:
             self.progress = event
             self.train_loss.append(event.global_step / event.steps_per_epoch, event.loss)
         elif isinstance(event, EpochEnded):
-            self.epochs.append(asdict(event))
+            self.epochs.append(event)
         elif isinstance(event, Evaluated):
             self.evaluation = event
         elif isinstance(event, PauseChanged):
