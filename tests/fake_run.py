@@ -21,6 +21,7 @@ from engine.events import (
     RunFinished,
     RunStarted,
 )
+from tui.engine_api import TrainerFactory
 
 CLASSES = tuple(str(i) for i in range(10))
 RUN_DIR = "runs/20260101-120000-mnist-linear"
@@ -116,12 +117,21 @@ def scripted_events(config: RunConfig, steps_per_epoch: int = 20) -> list[Event]
 
 
 class FakeTrainer:
-    """Replays `scripted_events` through emit; pause/resume/stop are recorded, never waited on."""
+    """Replays `scripted_events` through emit; pause/resume/stop are recorded, never waited on.
+    Implements tui.engine_api.DrivenTrainer, and the class TrainerFactory (mypy checks both)."""
+
+    resumed: list[Path] = []  # the runs `from_run` was asked to continue, for tests
 
     def __init__(self, config: RunConfig, *, runs_dir: Path, data_dir: Path, emit: Callable[[Event], None]) -> None:
         self.config = config
         self.emit = emit
         self.paused = False
+        self.error: BaseException | None = None
+
+    @classmethod
+    def from_run(cls, run_dir: Path, *, data_dir: Path, emit: Callable[[Event], None]) -> FakeTrainer:
+        cls.resumed.append(Path(run_dir))
+        return cls(RunConfig(model="linear", epochs=3), runs_dir=Path(run_dir).parent, data_dir=data_dir, emit=emit)
 
     def pause(self) -> None:
         self.paused = True
@@ -139,5 +149,5 @@ class FakeTrainer:
         return events[-1]
 
 
-def fake_trainer_class() -> type:
+def fake_trainer_class() -> TrainerFactory:
     return FakeTrainer

@@ -18,10 +18,10 @@ from tui.app import MnistTuiApp
 from tui.formatting import format_duration
 from tui.messages import EngineEvent, ExportFinished
 from tui.screens.confirm import ConfirmScreen
+from tui.tabs.setup import SetupPanel
 from tui.widgets.charts import LineChart
 from tui.widgets.confusion import ConfusionView
 from tui.widgets.progress import ProgressPanel
-from tui.widgets.setup import SetupPanel
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -217,7 +217,8 @@ def test_the_draw_tab_classifies_with_a_gpu_trained_run(gpu_run: Path) -> None:
     from test_inspect_tui import TabApp, settle
     from textual.widgets import Static
 
-    from tui.widgets.canvas import DrawingCanvas, DrawTab
+    from tui.tabs.draw import DrawTab
+    from tui.widgets.canvas import DrawingCanvas
 
     async def scenario() -> None:
         tab = DrawTab(runs_dir=gpu_run.parent)

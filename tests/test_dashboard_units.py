@@ -14,9 +14,9 @@ from engine.events import BatchProgress, EpochEnded, PauseChanged, RunFinished
 from tui.formatting import describe_event, run_result
 from tui.live_run import LiveRun
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
+from tui.tabs.setup import SetupPanel
 from tui.widgets.charts import LineChart, epoch_lines
 from tui.widgets.progress import ProgressPanel
-from tui.widgets.setup import SetupPanel
 
 
 def test_series_stays_bounded_and_keeps_the_mean() -> None:

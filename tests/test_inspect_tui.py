@@ -20,9 +20,11 @@ from textual.worker import WorkerCancelled
 from trained import train_tiny_run
 
 from engine.runs import load_run
-from tui.widgets.canvas import SIDE, DrawingCanvas, DrawTab, line, probability_bars
+from tui.tabs.draw import DrawTab
+from tui.tabs.mistakes import MistakesTab
+from tui.widgets.canvas import SIDE, DrawingCanvas, line, probability_bars
 from tui.widgets.digits import UPPER_HALF, DigitImage
-from tui.widgets.gallery import MistakeGallery, MistakesTab, filter_mistakes
+from tui.widgets.gallery import MistakeGallery, filter_mistakes
 from tui.widgets.matrix import SelectableConfusionMatrix, worst_cell
 from tui.widgets.report import ReportView, report_table
 
@@ -207,7 +209,7 @@ def test_a_mouse_drag_paints_a_stroke(tiny_run: Path) -> None:
 
 def test_the_inspection_widgets_do_not_import_torch() -> None:
     code = (
-        "import sys, tui.widgets.gallery, tui.widgets.canvas, tui.widgets.report, tui.widgets.matrix;"
+        "import sys, tui.tabs.mistakes, tui.tabs.draw, tui.widgets.report, tui.widgets.matrix;"
         " sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0

@@ -12,9 +12,9 @@ from engine.events import Event
 from engine.runs import RunRecord
 
 
-class EngineEvent(Message):
-    """One trainer event other than BatchProgress (see LiveRun), posted from the training thread
-    (post_message is thread-safe and never blocks)."""
+class EngineEvent(Message, bubble=False):
+    """One trainer event that does not wait for the display tick, posted from the training thread to the Train
+    tab (post_message is thread-safe and never blocks); it wakes the tab to draw its queue."""
 
     def __init__(self, event: Event) -> None:
         super().__init__()
