@@ -58,7 +58,7 @@ class DiskFullError(OSError):
         super().__init__(errno.ENOSPC, message)
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def is_disk_full(error: BaseException, folder: Path) -> bool:

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Any, Literal, NoReturn, cast
 
 import torch
 import torch.nn.functional as F
@@ -540,7 +540,8 @@ class Trainer:
         improved = val_accuracy > state.best.val_accuracy
         if improved:
             state.best = Best(val_accuracy, epoch, copy.deepcopy(state.model.state_dict()))
-        for kind, name in (("last", LAST_CHECKPOINT), ("best", BEST_CHECKPOINT)):
+        files: tuple[tuple[Literal["last", "best"], str], ...] = (("last", LAST_CHECKPOINT), ("best", BEST_CHECKPOINT))
+        for kind, name in files:
             if kind == "best" and not improved:
                 continue
             path = state.run_dir.path / name

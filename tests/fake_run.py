@@ -20,6 +20,7 @@ from engine.events import (
     Event,
     RunFinished,
     RunStarted,
+    Split,
 )
 from tui.engine_api import TrainerFactory
 
@@ -64,7 +65,7 @@ def confusion(size: int, correct_share: float) -> tuple[tuple[int, ...], ...]:
     return tuple(rows)
 
 
-def evaluated(split: str, epoch: int, size: int, accuracy: float) -> Evaluated:
+def evaluated(split: Split, epoch: int, size: int, accuracy: float) -> Evaluated:
     report = tuple(ClassReport(name, accuracy, accuracy, accuracy, size // 10) for name in CLASSES)
     average = ClassReport("macro avg", accuracy, accuracy, accuracy, size)
     return Evaluated(
@@ -146,7 +147,9 @@ class FakeTrainer:
         events = scripted_events(self.config)
         for event in events:
             self.emit(event)
-        return events[-1]
+        finished = events[-1]
+        assert isinstance(finished, RunFinished)
+        return finished
 
 
 def fake_trainer_class() -> TrainerFactory:

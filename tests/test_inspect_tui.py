@@ -130,7 +130,7 @@ def test_enter_on_a_matrix_cell_shows_that_cells_mistakes(tiny_run: Path, tiny_d
             assert gallery.page_size >= 2 and gallery.page_count > 1
             await pilot.press("n", "n", "b")
             assert gallery.page == 1
-            assert gallery.visible() == gallery.mistakes[gallery.page_size : 2 * gallery.page_size]
+            assert gallery.page_mistakes() == gallery.mistakes[gallery.page_size : 2 * gallery.page_size]
             assert isinstance(tab.query_one(ReportView).content, Table)
 
     asyncio.run(scenario())

@@ -317,7 +317,7 @@ class MnistTuiApp(App[int]):
         self.sub_title = f"{self.status} · {result}" if result else f"{config.dataset} · {device} · {self.status}"
 
     def log_line(self, level: str, text: str) -> None:
-        self.train_tab.log(level, text)
+        self.train_tab.log_line(level, text)
 
     # --- keys that move around ------------------------------------------------------------------------
 
@@ -361,7 +361,7 @@ class MnistTuiApp(App[int]):
         except Exception as error:  # a broken torch install must not take the dashboard down
             self.post_message(CatalogFailed(f"{type(error).__name__}: {error}"))
         else:
-            self.post_message(CatalogLoaded(list(devices), list(models)))
+            self.post_message(CatalogLoaded(devices, models))
 
     def on_catalog_loaded(self, message: CatalogLoaded) -> None:
         if not self.dashboard_shown:

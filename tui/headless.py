@@ -77,8 +77,10 @@ def train_with_progress(
     events: queue.Queue[Event] = queue.Queue()
     if resume_dir is not None:
         trainer = Trainer.from_run(resume_dir, data_dir=data_dir, emit=events.put, download=download)
-    else:
+    elif config is not None:
         trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
+    else:
+        raise ValueError("train_with_progress needs a config, or a run folder to resume")
     received: list[int] = []
 
     def stop_on_signal(number: int, _frame: Any) -> None:
@@ -114,14 +116,20 @@ def train_with_progress(
                         figures=download_figures(event),
                     )
                 elif isinstance(event, BatchProgress):
-                    fields = dict(
-                        description=f"epoch {event.epoch}/{event.epochs}",
-                        figures=f"{event.step}/{event.steps_per_epoch}  loss {event.loss:.4f}"
-                        f"  {event.images_per_second:,.0f} img/s  ETA {format_duration(event.eta_seconds)}",
+                    description = f"epoch {event.epoch}/{event.epochs}"
+                    figures = (
+                        f"{event.step}/{event.steps_per_epoch}  loss {event.loss:.4f}"
+                        f"  {event.images_per_second:,.0f} img/s  ETA {format_duration(event.eta_seconds)}"
                     )
                     if task is None:
-                        task = progress.add_task(total=event.steps_per_epoch, **fields)
-                    progress.update(task, completed=event.step, total=event.steps_per_epoch, **fields)
+                        task = progress.add_task(description, total=event.steps_per_epoch, figures=figures)
+                    progress.update(
+                        task,
+                        completed=event.step,
+                        total=event.steps_per_epoch,
+                        description=description,
+                        figures=figures,
+                    )
                 elif isinstance(event, RunFinished):
                     break
                 elif isinstance(event, CheckpointSaved | EpochEnded | Notice | RunStarted):
@@ -212,12 +220,20 @@ def prediction_record(class_names: tuple[str, ...], result: ImagePrediction) -> 
     """One image's row for the table, --json and --csv: the prediction, its probability, every class's, or the
     error."""
     probabilities = result.probabilities
-    best = None if probabilities is None else max(range(len(probabilities)), key=probabilities.__getitem__)
+    if probabilities is None:
+        return {
+            "image": str(result.path),
+            "prediction": None,
+            "probability": None,
+            "probabilities": None,
+            "error": result.error,
+        }
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return {
         "image": str(result.path),
-        "prediction": None if best is None else class_names[best],
-        "probability": None if best is None else probabilities[best],
-        "probabilities": None if probabilities is None else dict(zip(class_names, probabilities, strict=True)),
+        "prediction": class_names[best],
+        "probability": probabilities[best],
+        "probabilities": dict(zip(class_names, probabilities, strict=True)),
         "error": result.error,
     }
 

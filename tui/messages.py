@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual.message import Message
 
 from engine.events import Event
 from engine.runs import RunRecord
+from tui.engine_api import DeviceEntry, ModelEntry
 
 
 class EngineEvent(Message, bubble=False):
@@ -25,8 +26,8 @@ class EngineEvent(Message, bubble=False):
 class CatalogLoaded(Message):
     """The devices and models, loaded off the first frame (they need torch)."""
 
-    devices: list[Any]  # engine.devices.DeviceInfo
-    models: list[Any]  # engine.models.ModelInfo
+    devices: Sequence[DeviceEntry]
+    models: Sequence[ModelEntry]
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -14,6 +14,9 @@ from textual.worker import get_current_worker
 
 from tui.tabs.newest_run import FollowsNewestRun
 from tui.widgets.canvas import DrawingCanvas, probability_bars
+
+if TYPE_CHECKING:  # engine.predict imports torch: the tab loads it in a worker
+    from engine.predict import Predictor
 
 KEYS_HINT = (
     "[b]draw a digit[/b]: drag the mouse, or arrows move the red cursor, [b]space[/b] paints,"
@@ -50,14 +53,14 @@ class DrawTab(FollowsNewestRun, Horizontal):
             self.probabilities = probabilities
 
     class ModelLoaded(Message):
-        def __init__(self, predictor: Any):
+        def __init__(self, predictor: Predictor):
             super().__init__()
             self.predictor = predictor
 
     def __init__(self, *, runs_dir: Path, id: str | None = None):
         super().__init__(id=id)
         self.runs_dir = Path(runs_dir)
-        self.predictor: Any = None  # an engine.predict.Predictor, only ever called from workers
+        self.predictor: Predictor | None = None  # only ever called from workers
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
@@ -113,6 +116,8 @@ class DrawTab(FollowsNewestRun, Horizontal):
     @work(thread=True, exclusive=True, exit_on_error=False, group="draw-classify")
     def _classify(self, pixels: tuple[tuple[float, ...], ...]) -> None:
         predictor = self.predictor
+        if predictor is None:
+            return
         try:
             probabilities = predictor.predict(pixels)
         except Exception as error:  # e.g. a model for another input size
@@ -123,6 +128,8 @@ class DrawTab(FollowsNewestRun, Horizontal):
         self.post_message(self.Classified(str(predictor.run_dir), probabilities))
 
     def on_draw_tab_classified(self, message: Classified) -> None:
+        if self.predictor is None:
+            return
         names = self.predictor.class_names
         canvas = self.query_one(DrawingCanvas)
         if not any(any(row) for row in canvas.pixels):

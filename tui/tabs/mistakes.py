@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -12,10 +12,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from engine.events import Split
 from tui.tabs.newest_run import FollowsNewestRun
 from tui.widgets.gallery import MistakeGallery, filter_mistakes
 from tui.widgets.matrix import SelectableConfusionMatrix
 from tui.widgets.report import ReportView
+
+if TYPE_CHECKING:  # engine.predict imports torch: the tab loads it in a worker
+    from engine.predict import Inspection, Mistake
 
 
 class MistakesTab(FollowsNewestRun, Vertical):
@@ -48,7 +52,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
     ]
 
     class Inspected(Message):
-        def __init__(self, inspection: Any):
+        def __init__(self, inspection: Inspection):
             super().__init__()
             self.inspection = inspection
 
@@ -56,7 +60,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
         super().__init__(id=id)
         self.data_dir = Path(data_dir)
         self.runs_dir = Path(runs_dir)
-        self.inspection: Any = None
+        self.inspection: Inspection | None = None
         self.pair: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
@@ -73,14 +77,14 @@ class MistakesTab(FollowsNewestRun, Vertical):
         self._status("looking for a run with a checkpoint ...")
         self._load(None, None)
 
-    def show_run(self, run_dir: Path | str, split: str | None = None) -> None:
+    def show_run(self, run_dir: Path | str, split: Split | None = None) -> None:
         """Score `run_dir`'s best model on `split` (default: test if the run got there, else val) and show it."""
         self.requested = True
         self._status(f"scoring {Path(run_dir).name} ... (loading the model and the data)")
         self._load(Path(run_dir), split)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect")
-    def _load(self, run_dir: Path | None, split: str | None) -> None:
+    def _load(self, run_dir: Path | None, split: Split | None) -> None:
         from engine.predict import inspect_run
 
         self.load_in_worker(run_dir, lambda path: self.Inspected(inspect_run(path, self.data_dir, split)))
@@ -136,7 +140,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
         self._update_header()
 
     @property
-    def shown_mistakes(self) -> list[Any]:
+    def shown_mistakes(self) -> list[Mistake]:
         """The mistakes the gallery pages through: all, or the selected cell's."""
         return filter_mistakes(self.inspection.mistakes if self.inspection else (), self.pair)
 
@@ -154,6 +158,8 @@ class MistakesTab(FollowsNewestRun, Vertical):
         self._update_header()
 
     def _update_header(self) -> None:
+        if self.inspection is None:
+            return
         gallery = self.query_one(MistakeGallery)
         names = self.inspection.class_names
         which = (

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 from textual.worker import get_current_worker
 
 
 class FollowsNewestRun:
-    """Mixed into a widget that implements `load_newest()` (start loading the newest trained run)."""
+    """Mixed into a tab widget (before its Textual base) that implements `load_newest()`: start loading the
+    newest trained run."""
 
     class Failed(Message):
         """The run could not be loaded or used; `message` says why, for the tab's status line."""
@@ -18,6 +20,13 @@ class FollowsNewestRun:
         def __init__(self, message: str):
             super().__init__()
             self.message = message
+
+    if TYPE_CHECKING:  # what the widget it is mixed into provides
+
+        def post_message(self, message: Message) -> bool: ...
+
+        @property
+        def is_on_screen(self) -> bool: ...
 
     requested = False  # a run was asked for, or the newest one looked up
     runs_dir: Path

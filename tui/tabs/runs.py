@@ -119,7 +119,7 @@ class RunsPanel(Vertical):
             table.add_row(*cells, key=name)
         reverse = self.sort_reversed
         table.sort(self.sorted_by, key=lambda cell: sort_key(cell.value, reverse), reverse=reverse)
-        if current in table.rows:
+        if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
 
     @property
@@ -135,7 +135,8 @@ class RunsPanel(Vertical):
 
     @property
     def highlighted(self) -> RunRecord | None:
-        return self.runs_by_name.get(self.highlighted_name)
+        name = self.highlighted_name
+        return self.runs_by_name.get(name) if name is not None else None
 
     def action_sort(self) -> None:
         """Sort by the next column, smallest first (`O` reverses)."""

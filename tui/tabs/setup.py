@@ -7,6 +7,7 @@ The model and device lists need torch, so they arrive later through `set_catalog
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, RunConfig, field_errors, recipe_config
 from engine.recipes import MODEL_NAMES, RECIPES
+from tui.engine_api import DeviceEntry, ModelEntry
 from tui.formatting import format_switch
 
 AUTO_DEVICE = "auto"
@@ -92,7 +94,7 @@ class SetupPanel(VerticalScroll):
     def __init__(self, config: RunConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.base = config  # settings without a field (weight decay, validation size, compile) come from here
-        self.models: dict[str, Any] = {}  # name -> engine.models.ModelInfo, once loaded
+        self.models: dict[str, ModelEntry] = {}  # by name, once loaded
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -134,7 +136,7 @@ class SetupPanel(VerticalScroll):
 
     # --- catalog ------------------------------------------------------------------------------------
 
-    def set_catalog(self, devices: list[Any], models: list[Any]) -> None:
+    def set_catalog(self, devices: Sequence[DeviceEntry], models: Sequence[ModelEntry]) -> None:
         """Fill the device and model pickers (engine.devices.DeviceInfo, engine.models.ModelInfo)."""
         self.models = {info.name: info for info in models}
         current = self.base.device
@@ -164,7 +166,7 @@ class SetupPanel(VerticalScroll):
                     widget.value = _format(value)
                 elif isinstance(widget, Select) and field.name not in ("device", "model"):
                     widget.value = value
-                elif field.name == "model" and value in self.models:
+                elif isinstance(widget, Select) and value in self.models:
                     widget.value = value  # an unknown name stays out of the picker; its field shows why
                 elif isinstance(widget, Checkbox):
                     widget.value = bool(value)
@@ -195,7 +197,7 @@ class SetupPanel(VerticalScroll):
                     parse_errors[field.name] = PARSE_ERRORS[field.kind]
             elif isinstance(widget, Select):
                 values[field.name] = None if widget.is_blank() else widget.value
-            else:
+            elif isinstance(widget, Checkbox):
                 values[field.name] = bool(widget.value)
         return values, parse_errors
 

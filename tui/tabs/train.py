@@ -42,7 +42,7 @@ LOSS_CHART_CPU_SHARE = 0.005  # ...or longer, so its redraws take at most 0.5% o
 class TrainTab(Vertical):
     """Mount:  `with TabPane("Train"): yield TrainTab()`
     Drive:  `emit = tab.begin()` for each new run, then `emit(event)` from the training thread;
-            `tab.show_message(text)` and `tab.log(level, text)` from the app.
+            `tab.show_message(text)` and `tab.log_line(level, text)` from the app.
     Posts:  `TrainTab.Drawn(evaluated, finished)` after drawing queued events, for the app's header and the
             other tabs (the newest evaluation, the run's end), bubbling up to the app.
     """
@@ -91,7 +91,7 @@ class TrainTab(Vertical):
     def show_message(self, text: str) -> None:
         self.query_one(ProgressPanel).show_message(text)
 
-    def log(self, level: str, text: str) -> None:
+    def log_line(self, level: str, text: str) -> None:
         self.query_one(EventLog).add(level, text)
 
     def on_engine_event(self, message: EngineEvent) -> None:

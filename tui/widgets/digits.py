@@ -17,7 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 UPPER_HALF = "▀"
-Pixels = Sequence[Sequence[int]] | bytes
+Pixels = Sequence[Sequence[float]] | bytes
 
 
 def pixel_rows(pixels: Pixels, width: int = 28) -> list[list[int]]:

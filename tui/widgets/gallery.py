@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -14,11 +14,14 @@ from textual.widget import Widget
 
 from tui.widgets.digits import DigitImage
 
+if TYPE_CHECKING:  # engine.predict imports torch
+    from engine.predict import Mistake
+
 CELL_WIDTH = 30  # a 28-cell digit plus a gap
 CELL_HEIGHT = 16  # 14 rows of half blocks, a caption, a gap
 
 
-def filter_mistakes(mistakes: Sequence[Any], pair: tuple[int, int] | None) -> list[Any]:
+def filter_mistakes(mistakes: Sequence[Mistake], pair: tuple[int, int] | None) -> list[Mistake]:
     """The mistakes of one (true, predicted) cell, in their order (worst first); all of them for None."""
     if pair is None:
         return list(mistakes)
@@ -37,11 +40,11 @@ class MistakeGallery(Widget):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
-        self.mistakes: list[Any] = []
+        self.mistakes: list[Mistake] = []
         self.class_names: Sequence[str] = tuple(str(digit) for digit in range(10))
         self.empty_message = "no mistakes to show"
 
-    def show(self, mistakes: Sequence[Any], class_names: Sequence[str], empty_message: str) -> None:
+    def show(self, mistakes: Sequence[Mistake], class_names: Sequence[str], empty_message: str) -> None:
         self.mistakes = list(mistakes)
         self.class_names = class_names
         self.empty_message = empty_message
@@ -65,7 +68,7 @@ class MistakeGallery(Widget):
     def validate_page(self, page: int) -> int:
         return max(0, min(page, self.page_count - 1))
 
-    def visible(self) -> list[Any]:
+    def page_mistakes(self) -> list[Mistake]:
         start = self.page * self.page_size
         return self.mistakes[start : start + self.page_size]
 
@@ -77,7 +80,7 @@ class MistakeGallery(Widget):
         """The page size changed with the widget's size, so page counts shown elsewhere are stale."""
 
     def render(self) -> Table | Text:
-        shown = self.visible()
+        shown = self.page_mistakes()
         if not shown:
             return Text(self.empty_message, style="dim")
         columns, _ = self.grid_shape

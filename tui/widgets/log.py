@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from rich.markup import escape
+from textual import events
 from textual.widgets import RichLog
 
 from engine.events import Event
@@ -34,7 +35,7 @@ class EventLog(RichLog):
         style = LEVEL_STYLES.get(level, "")
         self.write(f"[{style}]{escape(text)}[/]" if style else escape(text))
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self.clear()
         for level, text in self.entries:
             self._write_entry(level, text)
