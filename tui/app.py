@@ -25,8 +25,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config import RunConfig, recipe_config
 from engine.events import Event, RunFinished
-from engine.runs import list_runs
-from tui.engine_api import Catalog, DrivenTrainer, TrainerFactory
+from engine.runs import RunRecord, list_runs
+from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, TrainerFactory
 from tui.formatting import run_result
 from tui.live_run import LiveRun
 from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinished, RunsLoaded
@@ -34,8 +34,8 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 from tui.tabs.confusion import ConfusionTab
-from tui.tabs.draw import DrawTab
-from tui.tabs.mistakes import MistakesTab
+from tui.tabs.draw import DrawTab, load_predictor
+from tui.tabs.mistakes import Inspector, MistakesTab, inspect
 from tui.tabs.runs import RunsPanel
 from tui.tabs.setup import SetupPanel
 from tui.tabs.train import TrainTab
@@ -96,6 +96,9 @@ class MnistTuiApp(App[int]):
         catalog_loader: Callable[[], Catalog] = load_catalog,
         trainer_loader: Callable[[], TrainerFactory] = load_trainer_class,
         exporter: Exporter = export_files,
+        runs_loader: Callable[[Path], list[RunRecord]] = list_runs,
+        inspector: Inspector = inspect,
+        classifier_loader: Callable[[Path], DigitClassifier] = load_predictor,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -107,6 +110,9 @@ class MnistTuiApp(App[int]):
         self.catalog_loader = catalog_loader
         self.trainer_loader = trainer_loader
         self.exporter = exporter
+        self.runs_loader = runs_loader
+        self.inspector = inspector
+        self.classifier_loader = classifier_loader
         self.catalog_ready = False
         self.trainer: DrivenTrainer | None = None
         self.train_tab_shown: TrainTab | None = None  # once composed
@@ -128,9 +134,11 @@ class MnistTuiApp(App[int]):
             with TabPane("4 Runs", id="runs"):
                 yield RunsPanel(id="runs-panel")
             with TabPane("5 Mistakes", id="mistakes"):
-                yield MistakesTab(data_dir=self.data_dir, runs_dir=self.runs_dir, id="mistakes-tab")
+                yield MistakesTab(
+                    data_dir=self.data_dir, runs_dir=self.runs_dir, inspector=self.inspector, id="mistakes-tab"
+                )
             with TabPane("6 Draw", id="draw"):
-                yield DrawTab(runs_dir=self.runs_dir, id="draw-tab")
+                yield DrawTab(runs_dir=self.runs_dir, loader=self.classifier_loader, id="draw-tab")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -380,7 +388,7 @@ class MnistTuiApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
     def load_runs_worker(self) -> None:
-        self.post_message(RunsLoaded(list_runs(self.runs_dir)))
+        self.post_message(RunsLoaded(self.runs_loader(self.runs_dir)))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if not self.dashboard_shown:

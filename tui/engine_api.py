@@ -64,3 +64,13 @@ class ModelEntry(Protocol):
 
 
 Catalog = tuple[Sequence[DeviceEntry], Sequence[ModelEntry]]
+
+
+class DigitClassifier(Protocol):
+    """A run's model kept loaded, classifying drawings (engine.predict.Predictor)."""
+
+    run_dir: Path
+    config: RunConfig
+    class_names: tuple[str, ...]
+
+    def predict(self, pixels: Sequence[Sequence[float]]) -> tuple[float, ...]: ...

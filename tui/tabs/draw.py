@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -12,11 +12,17 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from tui.engine_api import DigitClassifier
 from tui.tabs.newest_run import FollowsNewestRun
 from tui.widgets.canvas import DrawingCanvas, probability_bars
 
-if TYPE_CHECKING:  # engine.predict imports torch: the tab loads it in a worker
+
+def load_predictor(run_dir: Path) -> DigitClassifier:
+    """A run's best model, loaded (in a worker: engine.predict imports torch)."""
     from engine.predict import Predictor
+
+    return Predictor(run_dir)
+
 
 KEYS_HINT = (
     "[b]draw a digit[/b]: drag the mouse, or arrows move the red cursor, [b]space[/b] paints,"
@@ -53,14 +59,21 @@ class DrawTab(FollowsNewestRun, Horizontal):
             self.probabilities = probabilities
 
     class ModelLoaded(Message):
-        def __init__(self, predictor: Predictor):
+        def __init__(self, predictor: DigitClassifier):
             super().__init__()
             self.predictor = predictor
 
-    def __init__(self, *, runs_dir: Path, id: str | None = None):
+    def __init__(
+        self,
+        *,
+        runs_dir: Path,
+        loader: Callable[[Path], DigitClassifier] = load_predictor,
+        id: str | None = None,
+    ):
         super().__init__(id=id)
         self.runs_dir = Path(runs_dir)
-        self.predictor: Predictor | None = None  # only ever called from workers
+        self.loader = loader
+        self.predictor: DigitClassifier | None = None  # only ever called from workers
 
     def compose(self) -> ComposeResult:
         with Vertical(id="draw-left"):
@@ -95,9 +108,7 @@ class DrawTab(FollowsNewestRun, Horizontal):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="draw-model")
     def _load(self, run_dir: Path | None) -> None:
-        from engine.predict import Predictor
-
-        self.load_in_worker(run_dir, lambda path: self.ModelLoaded(Predictor(path)))
+        self.load_in_worker(run_dir, lambda path: self.ModelLoaded(self.loader(path)))
 
     def on_draw_tab_model_loaded(self, message: ModelLoaded) -> None:
         self.predictor = message.predictor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,15 @@ from tui.widgets.report import ReportView
 
 if TYPE_CHECKING:  # engine.predict imports torch: the tab loads it in a worker
     from engine.predict import Inspection, Mistake
+
+Inspector = Callable[[Path, Path, "Split | None"], "Inspection"]  # (run folder, data folder, split)
+
+
+def inspect(run_dir: Path, data_dir: Path, split: Split | None) -> Inspection:
+    """Score the run's best model on its split and collect its mistakes (in a worker: this imports torch)."""
+    from engine.predict import inspect_run
+
+    return inspect_run(run_dir, data_dir, split)
 
 
 class MistakesTab(FollowsNewestRun, Vertical):
@@ -56,10 +66,11 @@ class MistakesTab(FollowsNewestRun, Vertical):
             super().__init__()
             self.inspection = inspection
 
-    def __init__(self, *, data_dir: Path, runs_dir: Path, id: str | None = None):
+    def __init__(self, *, data_dir: Path, runs_dir: Path, inspector: Inspector = inspect, id: str | None = None):
         super().__init__(id=id)
         self.data_dir = Path(data_dir)
         self.runs_dir = Path(runs_dir)
+        self.inspector = inspector
         self.inspection: Inspection | None = None
         self.pair: tuple[int, int] | None = None
 
@@ -85,9 +96,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect")
     def _load(self, run_dir: Path | None, split: Split | None) -> None:
-        from engine.predict import inspect_run
-
-        self.load_in_worker(run_dir, lambda path: self.Inspected(inspect_run(path, self.data_dir, split)))
+        self.load_in_worker(run_dir, lambda path: self.Inspected(self.inspector(path, self.data_dir, split)))
 
     def failure(self, run_dir: Path | None, error: Exception) -> str:
         from engine.checkpoints import CheckpointError
