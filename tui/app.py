@@ -35,7 +35,7 @@ from tui.screens.help import HelpScreen
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 from tui.tabs.confusion import ConfusionTab
 from tui.tabs.draw import DrawTab, load_predictor
-from tui.tabs.mistakes import Inspector, MistakesTab, inspect
+from tui.tabs.mistakes import Inspector, MistakesTab, score_run
 from tui.tabs.runs import RunsPanel
 from tui.tabs.setup import SetupPanel
 from tui.tabs.train import TrainTab
@@ -97,7 +97,7 @@ class MnistTuiApp(App[int]):
         trainer_loader: Callable[[], TrainerFactory] = load_trainer_class,
         exporter: Exporter = export_files,
         runs_loader: Callable[[Path], list[RunRecord]] = list_runs,
-        inspector: Inspector = inspect,
+        inspector: Inspector = score_run,
         classifier_loader: Callable[[Path], DigitClassifier] = load_predictor,
     ) -> None:
         super().__init__()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # engine.predict imports torch: the tab loads it in a worker
 Inspector = Callable[[Path, Path, "Split | None"], "Inspection"]  # (run folder, data folder, split)
 
 
-def inspect(run_dir: Path, data_dir: Path, split: Split | None) -> Inspection:
+def score_run(run_dir: Path, data_dir: Path, split: Split | None) -> Inspection:
     """Score the run's best model on its split and collect its mistakes (in a worker: this imports torch)."""
     from engine.predict import inspect_run
 
@@ -66,7 +66,7 @@ class MistakesTab(FollowsNewestRun, Vertical):
             super().__init__()
             self.inspection = inspection
 
-    def __init__(self, *, data_dir: Path, runs_dir: Path, inspector: Inspector = inspect, id: str | None = None):
+    def __init__(self, *, data_dir: Path, runs_dir: Path, inspector: Inspector = score_run, id: str | None = None):
         super().__init__(id=id)
         self.data_dir = Path(data_dir)
         self.runs_dir = Path(runs_dir)
