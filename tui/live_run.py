@@ -22,9 +22,8 @@ FINISHED_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "fai
 class LiveRun:
     """Series for the charts, the latest progress and evaluation, and the run's status.
 
-    Progress and epoch-end events skip the app's message queue: the training thread appends them to `pending`
-    (a deque, safe across threads) and the once-a-second display tick folds them in. Up to twenty progress
-    events a second, and on a GPU several epochs a second, cost the UI thread one wake-up and one redraw.
+    The training thread appends every event to `pending` (a deque, safe across threads), in order; the Train
+    tab folds them in on its display tick, or at once for the events that wake it (tui/tabs/train.py).
     """
 
     def __init__(self) -> None:
