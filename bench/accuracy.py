@@ -14,9 +14,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from engine.config import recipe_config
 from engine.events import EpochEnded, Event, RunStarted
-from engine.models import recipe_config
-from engine.trainer import Trainer, predict_split
+from engine.predict import predict_split
+from engine.trainer import Trainer
 
 
 @dataclass
@@ -56,8 +57,10 @@ def time_to_accuracy(model: str, target: float, data_dir: Path, seed: int = 0, *
             clock["started"] = time.perf_counter()
         elif isinstance(event, EpochEnded):
             reached = time.perf_counter()
-            predictions = predict_split(trainer.forward, trainer.test, trainer.normalize, trainer.autocast)
-            accuracy = float((predictions.predicted == trainer.test.labels.cpu().numpy()).mean())
+            state = trainer.state
+            assert state is not None  # prepared: an epoch has ended
+            predictions = predict_split(state.forward, state.test, state.normalize, state.autocast)
+            accuracy = float((predictions.predicted == state.test.labels.cpu().numpy()).mean())
             points.append(EpochPoint(event.epoch, reached - clock["started"] - clock["excluded"], accuracy))
             clock["excluded"] += time.perf_counter() - reached
 

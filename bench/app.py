@@ -236,15 +236,21 @@ def dashboard_class() -> type:
 
 
 def switchable(app_class: type) -> type:
-    """The dashboard with a switch for its progress tick: off, it draws neither progress nor the loss chart
-    (epoch-end events still draw, as they would anyway)."""
+    """The dashboard with a switch for its progress tick (the Train tab's): off, it draws neither progress nor
+    the loss chart (epoch-end events still draw, as they would anyway). Patches the tab's class: the probe
+    process runs this one app."""
+    from tui.tabs.train import TrainTab
+
+    tick = TrainTab.show_latest_progress
+
+    def show_latest_progress(tab: TrainTab) -> None:
+        if getattr(tab.app, "drawing", True):
+            tick(tab)
+
+    TrainTab.show_latest_progress = show_latest_progress  # type: ignore[method-assign]
 
     class SwitchableDashboard(app_class):
         drawing = True
-
-        def show_latest_progress(self) -> None:
-            if self.drawing:
-                super().show_latest_progress()
 
     return SwitchableDashboard
 

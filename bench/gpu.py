@@ -120,7 +120,8 @@ def profile_steps(model: str, settings: dict[str, Any], steps: int = 30, device:
     import torch.nn.functional as F
     from torch.profiler import ProfilerActivity, profile
 
-    from engine.models import build_model, recipe_config
+    from engine.config import recipe_config
+    from engine.models import build_model
 
     config = recipe_config(model, device=device, **settings)
     net = build_model(model).to(device).to(memory_format=torch.channels_last)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.inspect import Predictor, inspect_run
+from engine.predict import Predictor, inspect_run
 
 
 def main(run_dir: Path, data_dir: Path) -> None:

@@ -72,7 +72,7 @@ def load_average() -> float:
 def measure_throughput(data_dir: Path, seconds: float, rounds: int, console: Console) -> list[ThroughputRow]:
     """Engine and reference alternate, round by round, so a burst of load hits both; the best round counts."""
     from bench.throughput import engine_images_per_second, reference_images_per_second
-    from engine.models import recipe_config
+    from engine.config import recipe_config
 
     rows = []
     for model in THROUGHPUT_MODELS:

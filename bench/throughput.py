@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from engine.config import recipe_config
 from engine.data import PIXEL_STATS
 from engine.events import BatchProgress, Event
-from engine.models import build_model, recipe_config
+from engine.models import build_model
 from engine.trainer import Trainer
 
 REFERENCE_LOG_INTERVAL = 10  # pytorch/examples mnist prints loss.item() every 10 batches

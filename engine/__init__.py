@@ -4,10 +4,8 @@ import ctypes
 import os
 import sys
 
-# OpenMP threads waiting at the end of each parallel op sleep instead of spinning. On a busy CPU (other
-# programs, the dashboard's own thread) spinning threads starve the thread they wait for and training
-# runs 5-10x slower; on an idle CPU sleeping costs a few percent. libgomp reads this when torch loads,
-# so it must be set before the first `import torch`, which every engine module does after this file.
+# OpenMP threads sleep at barriers instead of spinning, which on a busy CPU starves the thread they wait for
+# (figures in the README's Speed section). libgomp reads it when torch loads: set before the first import.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 GLIBC_M_TRIM_THRESHOLD = -1
@@ -20,11 +18,9 @@ TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024
 def keep_freed_memory() -> bool:
     """Let glibc reuse freed tensor memory instead of giving it back to the kernel; True where applied.
 
-    A training step frees and reallocates the same few tensors of several MB. By default glibc serves
-    those with mmap, unmaps them when freed, and the next step faults every page back in, zeroed: close to
-    a million page faults and ~15% of the CPU time of a cnn run. Fixed thresholds keep blocks up to 32 MB
-    in the heap (the default adapts to the process's history, so the same run got faster or slower
-    depending on what else the process had allocated). Elsewhere (macOS, musl) nothing changes.
+    A training step frees and reallocates the same tensors of several MB; by default glibc unmaps them and the
+    next step faults every page back in, zeroed. Fixed thresholds keep blocks up to 32 MB in the heap, whatever
+    the process allocated before (figures in the README's Speed section). Elsewhere (macOS, musl) nothing changes.
     """
     if not sys.platform.startswith("linux"):
         return False

@@ -1,4 +1,5 @@
-"""The run configuration and its validation. No torch here: the UI validates fields as they are typed."""
+"""The run configuration: a model's recipe with the user's settings on top, and the one validation of it
+(field_errors) behind the CLI, the Setup tab and the trainer. No torch here: the UI validates as fields are typed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+from engine.recipes import MODEL_NAMES, RECIPES
 
 DATASETS = ("mnist", "fashion-mnist", "kmnist")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -86,13 +89,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def field_errors(config: RunConfig, model_names: tuple[str, ...] | None = None) -> dict[str, str]:
+def recipe_config(model: str, base: RunConfig | None = None, **overrides: Any) -> RunConfig:
+    """The model's default recipe with the user's explicit settings (those not None) on top; `base` gives the
+    dataset and device, which no recipe sets (the Setup tab keeps them when another model is picked)."""
+    kept = {"dataset": base.dataset, "device": base.device} if base is not None else {}
+    recipe = RECIPES[model].settings if model in RECIPES else {}
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    return RunConfig.from_dict({**kept, **recipe, **explicit, "model": model})
+
+
+def field_errors(config: RunConfig) -> dict[str, str]:
     """Every invalid field with a message saying what is wrong and what is allowed."""
     errors: dict[str, str] = {}
     if config.dataset not in DATASETS:
         errors["dataset"] = f"unknown dataset {config.dataset!r}; choose one of {', '.join(DATASETS)}"
-    if model_names is not None and config.model not in model_names:
-        errors["model"] = f"unknown model {config.model!r}; choose one of {', '.join(model_names)}"
+    if config.model not in MODEL_NAMES:
+        errors["model"] = f"unknown model {config.model!r}; choose one of {', '.join(MODEL_NAMES)}"
     if config.optimizer not in OPTIMIZERS:
         errors["optimizer"] = f"unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
     if config.schedule not in SCHEDULES:
@@ -122,9 +134,9 @@ def field_errors(config: RunConfig, model_names: tuple[str, ...] | None = None) 
     return errors
 
 
-def validate(config: RunConfig, model_names: tuple[str, ...] | None = None) -> RunConfig:
+def validate(config: RunConfig) -> RunConfig:
     """Return the config unchanged, or raise ConfigError naming every invalid field."""
-    errors = field_errors(config, model_names)
+    errors = field_errors(config)
     if errors:
         raise ConfigError(errors)
     return config

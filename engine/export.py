@@ -1,4 +1,5 @@
-"""PNG and CSV export of a run, from what the run wrote to disk. The UI and the CLI both call export_run."""
+"""Writing a run's PNG and CSV files: from what the run wrote to disk, and mistakes.png from engine.predict's
+inspection. The UI and the CLI both call export_with_mistakes."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ matplotlib.use("Agg")  # files only: never open a window, never need a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from engine.events import Evaluated  # noqa: E402
 from engine.runs import DiskFullError, RunRecord, RunsError, atomic_write, load_run  # noqa: E402
 
 if TYPE_CHECKING:
-    from engine.inspect import Inspection
+    from engine.events import Split
+    from engine.predict import Inspection
 
 CONFUSION_PNG = "confusion_matrix.png"
+MISTAKES_PNG = "mistakes.png"
 CURVES_PNG = "curves.png"
 METRICS_CSV = "metrics.csv"
 EPOCH_COLUMNS = (
@@ -47,9 +51,9 @@ def _save_figure(figure: plt.Figure, path: Path) -> None:
         plt.close(figure)
 
 
-def plot_confusion(run: RunRecord, evaluation: dict, path: Path) -> None:
-    matrix = np.array(evaluation["confusion"])
-    names = [row["name"] for row in evaluation["per_class"]]
+def plot_confusion(run: RunRecord, evaluation: Evaluated, path: Path) -> None:
+    matrix = np.array(evaluation.confusion)
+    names = [row.name for row in evaluation.per_class]
     figure, axes = plt.subplots(figsize=(7.5, 6.5))
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
@@ -70,20 +74,20 @@ def plot_confusion(run: RunRecord, evaluation: dict, path: Path) -> None:
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(
-        f"{run.config.get('model')} on {run.config.get('dataset')}: {evaluation['split']} accuracy"
-        f" {evaluation['accuracy']:.4f}, macro F1 {evaluation['f1']:.4f}"
+        f"{run.config.get('model')} on {run.config.get('dataset')}: {evaluation.split} accuracy"
+        f" {evaluation.accuracy:.4f}, macro F1 {evaluation.f1:.4f}"
     )
     _save_figure(figure, path)
 
 
 def plot_curves(run: RunRecord, path: Path) -> None:
-    epochs = [e["epoch"] for e in run.epochs]
+    epochs = [e.epoch for e in run.epochs]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4.2))
-    loss_axes.plot(epochs, [e["train_loss"] for e in run.epochs], "o-", label="train")
-    loss_axes.plot(epochs, [e["val_loss"] for e in run.epochs], "o-", label="validation")
+    loss_axes.plot(epochs, [e.train_loss for e in run.epochs], "o-", label="train")
+    loss_axes.plot(epochs, [e.val_loss for e in run.epochs], "o-", label="validation")
     loss_axes.set(title="loss", xlabel="epoch", ylabel="cross-entropy")
-    accuracy_axes.plot(epochs, [e["train_accuracy"] for e in run.epochs], "o-", label="train")
-    accuracy_axes.plot(epochs, [e["val_accuracy"] for e in run.epochs], "o-", label="validation")
+    accuracy_axes.plot(epochs, [e.train_accuracy for e in run.epochs], "o-", label="train")
+    accuracy_axes.plot(epochs, [e.val_accuracy for e in run.epochs], "o-", label="validation")
     accuracy_axes.set(title="accuracy", xlabel="epoch", ylabel="accuracy")
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
@@ -102,19 +106,19 @@ def write_metrics_csv(run: RunRecord, path: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, restval="")
         writer.writeheader()
         for epoch in run.epochs:
-            writer.writerow({"kind": "epoch", **{column: epoch[column] for column in EPOCH_COLUMNS}})
+            writer.writerow({"kind": "epoch", **{column: getattr(epoch, column) for column in EPOCH_COLUMNS}})
         for split in ("val", "test"):
             evaluation = run.latest_evaluation(split)
             if evaluation is None:
                 continue
-            for row in (*evaluation["per_class"], evaluation["macro_avg"], evaluation["weighted_avg"]):
+            for row in (*evaluation.per_class, evaluation.macro_avg, evaluation.weighted_avg):
                 writer.writerow(
                     {
                         "kind": "class",
-                        "epoch": evaluation["epoch"],
+                        "epoch": evaluation.epoch,
                         "split": split,
-                        "class": row["name"],
-                        **{column: row[column] for column in REPORT_COLUMNS},
+                        "class": row.name,
+                        **{column: getattr(row, column) for column in REPORT_COLUMNS},
                     }
                 )
 
@@ -128,6 +132,8 @@ def export_run(run_dir: Path) -> list[Path]:
     if not run.epochs:
         raise ExportError(f"{run.path} has no finished epoch yet: nothing to export")
     evaluation = run.latest_evaluation("test") or run.latest_evaluation("val")
+    if evaluation is None:
+        raise ExportError(f"{run.path} has no evaluation yet: nothing to export")
     targets = [run.path / CONFUSION_PNG, run.path / CURVES_PNG, run.path / METRICS_CSV]
     try:
         plot_confusion(run, evaluation, targets[0])
@@ -168,13 +174,21 @@ def plot_mistakes(inspection: Inspection, path: Path, count: int = 36) -> None:
     _save_figure(figure, path)
 
 
+def export_mistakes(run_dir: Path, data_dir: Path, split: Split | None = None) -> Path:
+    """Write mistakes.png (the worst mistakes with their labels) into the run folder; return its path."""
+    from engine.predict import inspect_run  # torch: only when asked for
+
+    inspection = inspect_run(run_dir, data_dir, split)
+    path = Path(run_dir) / MISTAKES_PNG
+    plot_mistakes(inspection, path)
+    return path
+
+
 def export_with_mistakes(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
     """export_run's files, then mistakes.png (which needs the dataset's images).
 
     Returns the paths written and a warning when mistakes.png could not be made: the other files stand.
     """
-    from engine.inspect import export_mistakes  # torch: only when asked for
-
     paths = export_run(run_dir)
     try:
         paths.append(export_mistakes(run_dir, data_dir))

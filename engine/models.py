@@ -1,19 +1,15 @@
-"""The model registry: adding a model is one entry in MODELS.
-
-Each entry carries its default recipe (epochs, batch size, optimizer, ...), which a run starts from
-before the user's own settings are applied.
-"""
+"""The models as PyTorch modules, built by name. Their names, descriptions and recipes are in engine/recipes.py
+(no torch there)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from engine.config import RunConfig
+from engine.recipes import RECIPES
 
 IMAGE_PIXELS = 28 * 28
 
@@ -96,63 +92,18 @@ class BestCNN(nn.Module):
         return self.head(self.features(x))
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    description: str
-    build: Callable[[int], nn.Module]
-    recipe: dict[str, Any] = field(default_factory=dict)  # RunConfig fields this model trains best with
-    convolutional: bool = False  # uses channels_last memory format
-
-
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "linear",
-            "Logistic regression: one nn.Linear (784 -> 10)",
-            Linear,
-            dict(epochs=5, batch_size=256, lr=0.01, optimizer="adam", schedule="onecycle"),
-        ),
-        ModelSpec(
-            "mlp",
-            "Two hidden nn.Linear layers (512, 256) with ReLU and dropout",
-            MLP,
-            dict(epochs=8, batch_size=256, lr=0.003, optimizer="adam", schedule="onecycle"),
-        ),
-        ModelSpec(
-            "cnn",
-            "Compact 2-conv CNN: fast, 99% test accuracy in two passes",
-            CNN,
-            dict(epochs=2, batch_size=256, lr=0.01, optimizer="adam", schedule="onecycle"),
-            convolutional=True,
-        ),
-        ModelSpec(
-            "best",
-            "3-block batch-norm CNN with on-device augmentation: 99.5%",
-            BestCNN,
-            dict(
-                epochs=10,
-                batch_size=256,
-                lr=0.005,
-                optimizer="adamw",
-                schedule="onecycle",
-                weight_decay=5e-4,
-                augment=True,
-            ),
-            convolutional=True,
-        ),
-    )
-}
-MODEL_NAMES = tuple(MODELS)
+# The builders, by the names in engine/recipes.py.
+MODELS: dict[str, Callable[[int], nn.Module]] = {"linear": Linear, "mlp": MLP, "cnn": CNN, "best": BestCNN}
+CONVOLUTIONAL = frozenset({"cnn", "best"})  # trained in channels_last memory format
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What the Setup tab's picker shows: the recipe's description and the built module's parameter count."""
+
     name: str
     description: str
     parameters: int
-    recipe: dict[str, Any]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -160,16 +111,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def build_model(name: str, classes: int = 10) -> nn.Module:
-    return MODELS[name].build(classes)
+    return MODELS[name](classes)
 
 
 def describe_models() -> list[ModelInfo]:
-    """What a picker shows: name, one-line description, parameter count, default recipe."""
-    return [ModelInfo(s.name, s.description, count_parameters(s.build(10)), dict(s.recipe)) for s in MODELS.values()]
-
-
-def recipe_config(model: str, **overrides: Any) -> RunConfig:
-    """The model's default recipe with the user's explicit settings (those not None) on top."""
-    recipe = MODELS[model].recipe if model in MODELS else {}
-    explicit = {k: v for k, v in overrides.items() if v is not None}
-    return RunConfig.from_dict({**recipe, **explicit, "model": model})
+    return [ModelInfo(name, RECIPES[name].description, count_parameters(build_model(name))) for name in MODELS]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.config import RunConfig
-from engine.events import Evaluated
+from engine.events import ClassReport, EpochEnded, Evaluated
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -58,7 +58,7 @@ class DiskFullError(OSError):
         super().__init__(errno.ENOSPC, message)
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or ""
 
 
 def is_disk_full(error: BaseException, folder: Path) -> bool:
@@ -133,8 +133,34 @@ def write_json(path: Path, value: Any) -> None:
         f.write("\n")
 
 
+def epoch_record(ended: EpochEnded) -> dict[str, Any]:
+    """An EpochEnded as its line in metrics.jsonl."""
+    return {"kind": "epoch", **asdict(ended)}
+
+
 def evaluation_record(evaluated: Evaluated) -> dict[str, Any]:
+    """An Evaluated as its line in metrics.jsonl."""
     return {"kind": "evaluation", **asdict(evaluated)}
+
+
+def epoch_from_record(record: dict[str, Any]) -> EpochEnded:
+    """The EpochEnded a line of metrics.jsonl was written from; KeyError or TypeError for one that is not."""
+    return EpochEnded(**{f.name: record[f.name] for f in fields(EpochEnded)})
+
+
+def evaluation_from_record(record: dict[str, Any]) -> Evaluated:
+    """The Evaluated a line of metrics.jsonl was written from; KeyError or TypeError for one that is not."""
+    return Evaluated(
+        split=record["split"],
+        epoch=record["epoch"],
+        loss=record["loss"],
+        accuracy=record["accuracy"],
+        f1=record["f1"],
+        confusion=tuple(tuple(row) for row in record["confusion"]),
+        per_class=tuple(ClassReport(**row) for row in record["per_class"]),
+        macro_avg=ClassReport(**record["macro_avg"]),
+        weighted_avg=ClassReport(**record["weighted_avg"]),
+    )
 
 
 def check_writable(runs_dir: Path) -> Path:
@@ -177,29 +203,16 @@ class RunDirectory:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Add one line: the file is rewritten whole through atomic_write, so a kill never leaves half a line."""
-        self._write_metrics([*self._metrics_lines(), json.dumps(record)])
+        self._write_metrics([*read_metric_records(self.path), record])
 
-    def _metrics_lines(self) -> list[str]:
-        try:
-            return (self.path / METRICS_FILE).read_text().splitlines()
-        except FileNotFoundError:
-            return []
-
-    def _write_metrics(self, lines: list[str]) -> None:
+    def _write_metrics(self, records: list[dict[str, Any]]) -> None:
         with atomic_write(self.path / METRICS_FILE) as f:
-            f.write("".join(line + "\n" for line in lines))
+            f.write("".join(json.dumps(record) + "\n" for record in records))
 
     def drop_metrics_after(self, epoch: int) -> None:
         """Forget the records of work a resumed run redoes: epochs after `epoch`, and any test evaluation."""
-        kept = []
-        for line in self._metrics_lines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if record.get("split") != "test" and record.get("epoch", 0) <= epoch:
-                kept.append(line)
-        self._write_metrics(kept)
+        records = read_metric_records(self.path)
+        self._write_metrics([r for r in records if r.get("split") != "test" and r.get("epoch", 0) <= epoch])
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / SUMMARY_FILE, summary)
@@ -263,13 +276,13 @@ def running_pid(path: Path) -> int | None:
 
 @dataclass
 class RunRecord:
-    """A run as read back from disk, whatever state it was left in."""
+    """A run as read back from disk, whatever state it was left in; its records as the events that wrote them."""
 
     path: Path
     config: dict[str, Any]
     summary: dict[str, Any] | None
-    epochs: list[dict[str, Any]] = field(default_factory=list)
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[EpochEnded] = field(default_factory=list)
+    evaluations: list[Evaluated] = field(default_factory=list)
     problem: str | None = None  # why the folder cannot be read as a run (its status is then "broken")
 
     @property
@@ -285,33 +298,46 @@ class RunRecord:
             return "running"
         return self.summary.get("status", "unknown") if self.summary else "interrupted"
 
-    def latest_evaluation(self, split: str | None = None) -> dict[str, Any] | None:
-        matching = [e for e in self.evaluations if split is None or e["split"] == split]
+    def latest_evaluation(self, split: str | None = None) -> Evaluated | None:
+        matching = [e for e in self.evaluations if split is None or e.split == split]
         return matching[-1] if matching else None
 
     @property
     def best_val_accuracy(self) -> float | None:
-        values = [e["val_accuracy"] for e in self.epochs]
+        values = [e.val_accuracy for e in self.epochs]
         return max(values) if values else None
 
 
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Epoch and evaluation records; a torn last line (from a killed process) is skipped."""
-    epochs: list[dict[str, Any]] = []
-    evaluations: list[dict[str, Any]] = []
+def read_metric_records(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's records in order; a torn line (from a killed process) is skipped."""
     try:
-        text = (path / METRICS_FILE).read_text()
+        text = (Path(path) / METRICS_FILE).read_text()
     except FileNotFoundError:
-        return epochs, evaluations
+        return []
+    records = []
     for line in text.splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if record.get("kind") == "epoch":
-            epochs.append(record)
-        elif record.get("kind") == "evaluation":
-            evaluations.append(record)
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def read_metrics(path: Path) -> tuple[list[EpochEnded], list[Evaluated]]:
+    """The epoch and evaluation records, as the events they were written from; a record that does not read as
+    one (written by another version, or damaged) is skipped like a torn line."""
+    epochs: list[EpochEnded] = []
+    evaluations: list[Evaluated] = []
+    for record in read_metric_records(path):
+        try:
+            if record.get("kind") == "epoch":
+                epochs.append(epoch_from_record(record))
+            elif record.get("kind") == "evaluation":
+                evaluations.append(evaluation_from_record(record))
+        except (KeyError, TypeError, ValueError):
+            continue
     return epochs, evaluations
 
 

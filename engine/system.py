@@ -113,7 +113,7 @@ class SystemSampler:
             return self._last
         notes = list(self._notes)
         process_cpu = process_memory = machine_cpu = used = total = None
-        if self._process is not None:
+        if self._process is not None and self._psutil is not None:
             try:
                 process_cpu = self._process.cpu_percent(None)
                 process_memory = self._process.memory_info().rss / MIB

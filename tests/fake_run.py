@@ -1,4 +1,5 @@
-"""A deterministic stand-in for the engine, so dashboard snapshots are identical on every run.
+"""A deterministic stand-in for the engine, so dashboard snapshots are identical on every run (and the app can be
+built without torch: fake_inspection imports engine.predict's types only when called).
 
 The fake catalog and trainer take the place of engine.devices/engine.models/engine.trainer (which need
 torch); the trainer replays a scripted event stream with fixed numbers and no clock.
@@ -6,10 +7,10 @@ torch); the trainer replays a scripted event stream with fixed numbers and no cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.config import RunConfig
 from engine.events import (
@@ -21,7 +22,13 @@ from engine.events import (
     Event,
     RunFinished,
     RunStarted,
+    Split,
 )
+from engine.runs import RunRecord
+from tui.engine_api import DigitClassifier, TrainerFactory
+
+if TYPE_CHECKING:
+    from engine.predict import Inspection
 
 CLASSES = tuple(str(i) for i in range(10))
 RUN_DIR = "runs/20260101-120000-mnist-linear"
@@ -38,13 +45,12 @@ class FakeModel:
     name: str
     description: str
     parameters: int
-    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 DEVICES = [FakeDevice("cuda:0", "NVIDIA A100 80GB (79.1 GiB free)"), FakeDevice("cpu", "CPU (2 threads)")]
 MODELS = [
-    FakeModel("linear", "Logistic regression: one nn.Linear (784 -> 10)", 7850, dict(epochs=5, lr=0.01)),
-    FakeModel("cnn", "Compact 2-conv CNN: fast, 99% test accuracy in one pass", 215194, dict(epochs=2, lr=0.003)),
+    FakeModel("linear", "Logistic regression: one nn.Linear (784 -> 10)", 7850),
+    FakeModel("cnn", "Compact 2-conv CNN: fast, 99% test accuracy in one pass", 215194),
 ]
 
 
@@ -65,7 +71,7 @@ def confusion(size: int, correct_share: float) -> tuple[tuple[int, ...], ...]:
     return tuple(rows)
 
 
-def evaluated(split: str, epoch: int, size: int, accuracy: float) -> Evaluated:
+def evaluated(split: Split, epoch: int, size: int, accuracy: float) -> Evaluated:
     report = tuple(ClassReport(name, accuracy, accuracy, accuracy, size // 10) for name in CLASSES)
     average = ClassReport("macro avg", accuracy, accuracy, accuracy, size)
     return Evaluated(
@@ -118,12 +124,21 @@ def scripted_events(config: RunConfig, steps_per_epoch: int = 20) -> list[Event]
 
 
 class FakeTrainer:
-    """Replays `scripted_events` through emit; pause/resume/stop are recorded, never waited on."""
+    """Replays `scripted_events` through emit; pause/resume/stop are recorded, never waited on.
+    Implements tui.engine_api.DrivenTrainer, and the class TrainerFactory (mypy checks both)."""
+
+    resumed: list[Path] = []  # the runs `from_run` was asked to continue, for tests
 
     def __init__(self, config: RunConfig, *, runs_dir: Path, data_dir: Path, emit: Callable[[Event], None]) -> None:
         self.config = config
         self.emit = emit
         self.paused = False
+        self.error: BaseException | None = None
+
+    @classmethod
+    def from_run(cls, run_dir: Path, *, data_dir: Path, emit: Callable[[Event], None]) -> FakeTrainer:
+        cls.resumed.append(Path(run_dir))
+        return cls(RunConfig(model="linear", epochs=3), runs_dir=Path(run_dir).parent, data_dir=data_dir, emit=emit)
 
     def pause(self) -> None:
         self.paused = True
@@ -138,8 +153,92 @@ class FakeTrainer:
         events = scripted_events(self.config)
         for event in events:
             self.emit(event)
-        return events[-1]
+        finished = events[-1]
+        assert isinstance(finished, RunFinished)
+        return finished
 
 
-def fake_trainer_class() -> type:
+def fake_trainer_class() -> TrainerFactory:
     return FakeTrainer
+
+
+# --- past runs, their mistakes and a classifier, for the Runs, Mistakes and Draw tabs ------------------------
+
+RUNS_DIR = Path("no-such-runs-folder")
+
+
+def fake_runs(runs_dir: Path = RUNS_DIR) -> list[RunRecord]:
+    """Three runs as read from disk, newest first: completed, stopped, interrupted (fixed names and numbers)."""
+    runs = []
+    for index, (lr, status, epochs_done) in enumerate(
+        ((0.01, "completed", 3), (0.003, "stopped", 2), (0.001, None, 1))
+    ):
+        config = RunConfig(model="linear", epochs=3, lr=lr)
+        epochs, evaluations = [], []
+        for epoch in range(1, epochs_done + 1):
+            accuracy = 0.85 + 0.03 * epoch - 0.01 * index
+            epochs.append(EpochEnded(epoch, 3, 0.5 / epoch, accuracy, 0.6 / epoch, accuracy, accuracy, lr, 10.0))
+            evaluations.append(evaluated("val", epoch, 100, accuracy))
+        summary = None
+        if status is not None:
+            summary = {
+                "status": status,
+                "test_accuracy": 0.93 if status == "completed" else None,
+                "duration_seconds": 95,
+            }
+            summary["test_f1"] = summary["test_accuracy"]
+        name = f"20260101-12{5 - index:02d}00-mnist-linear"
+        runs.append(RunRecord(runs_dir / name, config.to_dict(), summary, epochs, evaluations))
+    return runs
+
+
+def digit_pixels(digit: int, shift: int) -> bytes:
+    """A blocky 28 x 28 stand-in for a handwritten digit: a bar whose place depends on the digit."""
+    rows = []
+    for row in range(28):
+        rows.append(
+            bytes(
+                255 if 6 <= row < 22 and 4 + 2 * digit + shift <= column < 8 + 2 * digit + shift else 0
+                for column in range(28)
+            )
+        )
+    return b"".join(rows)
+
+
+def fake_inspection(run_dir: Path, data_dir: Path, split: Split | None) -> Inspection:
+    """What scoring a run finds, without torch or data: a fixed report and a dozen mistakes, worst first."""
+    from engine.predict import Inspection, Mistake
+
+    mistakes = tuple(
+        Mistake(
+            index=7 * i,
+            true=i % 10,
+            predicted=(i * 3 + 1) % 10,
+            confidence=0.99 - 0.03 * i,
+            pixels=digit_pixels(i % 10, i % 3),
+        )
+        for i in range(12)
+    )
+    return Inspection(str(run_dir), split or "test", CLASSES, evaluated("test", 3, 200, 0.93), mistakes)
+
+
+class FakeClassifier:
+    """Implements tui.engine_api.DigitClassifier: the share of ink in each tenth of the canvas, as probabilities."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.config = RunConfig(model="linear", epochs=3)
+        self.class_names = CLASSES
+
+    def predict(self, pixels: Sequence[Sequence[float]]) -> tuple[float, ...]:
+        ink = [
+            1.0
+            + sum(sum(row[column] for column in range(len(row)) if column * 10 // len(row) == share) for row in pixels)
+            for share in range(10)
+        ]
+        total = sum(ink)
+        return tuple(value / total for value in ink)
+
+
+def fake_classifier_loader() -> Callable[[Path], DigitClassifier]:
+    return FakeClassifier

@@ -18,10 +18,10 @@ from tui.app import MnistTuiApp
 from tui.formatting import format_duration
 from tui.messages import EngineEvent, ExportFinished
 from tui.screens.confirm import ConfirmScreen
+from tui.tabs.setup import SetupPanel
 from tui.widgets.charts import LineChart
 from tui.widgets.confusion import ConfusionView
 from tui.widgets.progress import ProgressPanel
-from tui.widgets.setup import SetupPanel
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -117,8 +117,8 @@ def test_pick_model_train_and_export(tiny_data: Path, runs_dir: Path) -> None:
             assert app.query_one("#loss-chart", LineChart).point_count > 0
             assert app.query_one("#accuracy-chart", LineChart).point_count == 4  # train + val, two epochs
             evaluation = app.query_one("#confusion-view", ConfusionView).evaluation
-            assert evaluation["split"] == "test"
-            assert sum(map(sum, evaluation["confusion"])) == 200  # the tiny test split
+            assert evaluation.split == "test"
+            assert sum(map(sum, evaluation.confusion)) == 200  # the tiny test split
 
             await pilot.press("e")
             exported = await waiter.wait_for(lambda m: isinstance(m, ExportFinished))

@@ -12,10 +12,11 @@ from trained import train_tiny_run
 
 from tui.app import MnistTuiApp
 from tui.messages import ExportFinished, RunsLoaded
-from tui.widgets.canvas import DrawingCanvas, DrawTab
-from tui.widgets.gallery import MistakesTab
+from tui.tabs.draw import DrawTab
+from tui.tabs.mistakes import MistakesTab
+from tui.tabs.runs import RunsPanel
+from tui.widgets.canvas import DrawingCanvas
 from tui.widgets.matrix import SelectableConfusionMatrix, worst_cell
-from tui.widgets.runs import RunsPanel
 
 
 def test_inspect_a_run_from_the_runs_tab_and_filter_by_the_worst_cell(tiny_data: Path, runs_dir: Path) -> None:

@@ -12,9 +12,9 @@ from engine.config import RunConfig
 from engine.events import EpochEnded
 from engine.runs import RunDirectory, evaluation_record
 from tui.app import MnistTuiApp
+from tui.tabs.runs import RunsPanel
 from tui.widgets.charts import LineChart
 from tui.widgets.confusion import ConfusionView
-from tui.widgets.runs import RunsPanel
 
 
 def write_run(runs_dir: Path, epochs: int, summary: dict | None, **settings) -> Path:
@@ -56,7 +56,7 @@ def test_runs_tab_shows_and_compares_runs(tmp_path: Path) -> None:
             panel = app.query_one(RunsPanel)
             assert [run.status for run in panel.runs] == ["interrupted", "completed"]
             assert panel.query_one("#runs-accuracy", LineChart).point_count == 4  # train + val, two epochs
-            assert sum(map(sum, panel.query_one(ConfusionView).evaluation["confusion"])) == 100
+            assert sum(map(sum, panel.query_one(ConfusionView).evaluation.confusion)) == 100
             panel.query_one("#runs-table").focus()
             await pilot.press("space", "down", "space")
             await pilot.pause()
@@ -66,38 +66,13 @@ def test_runs_tab_shows_and_compares_runs(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_resume_key_without_engine_support_says_so(tmp_path: Path) -> None:
-    runs_dir = tmp_path / "runs"
-    write_run(runs_dir, 1, None)
-
-    async def scenario() -> None:
-        app = make_app(runs_dir)  # FakeTrainer has no from_run
-        async with app.run_test(size=(80, 24)) as pilot:
-            await open_runs_tab(pilot)
-            app.query_one("#runs-table").focus()
-            await pilot.press("r")
-            await pilot.pause()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            assert any("resume not available" in line for line in app.query_one("#log").lines_written)
-            assert app.status.startswith("failed")
-
-    asyncio.run(scenario())
-
-
 def test_resume_key_continues_the_run_through_from_run(tmp_path: Path) -> None:
     runs_dir = tmp_path / "runs"
     run_dir = write_run(runs_dir, 1, {"status": "stopped"})
-    calls = []
-
-    class ResumableTrainer(FakeTrainer):
-        @classmethod
-        def from_run(cls, path: Path, *, data_dir: Path, emit) -> FakeTrainer:
-            calls.append((Path(path), Path(data_dir)))
-            return cls(RunConfig(model="linear", epochs=3), runs_dir=runs_dir, data_dir=data_dir, emit=emit)
+    FakeTrainer.resumed.clear()
 
     async def scenario() -> None:
-        app = make_app(runs_dir, trainer_loader=lambda: ResumableTrainer)
+        app = make_app(runs_dir)
         async with app.run_test(size=(80, 24)) as pilot:
             await open_runs_tab(pilot)
             app.query_one("#runs-table").focus()
@@ -105,7 +80,7 @@ def test_resume_key_continues_the_run_through_from_run(tmp_path: Path) -> None:
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
-            assert calls == [(run_dir, Path("data"))]
+            assert FakeTrainer.resumed == [run_dir]
             assert app.status == "finished"
 
     asyncio.run(scenario())

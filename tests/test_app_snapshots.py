@@ -1,10 +1,12 @@
-"""Snapshots of the dashboard, built through its factory with a fixed catalog and a scripted run."""
+"""Snapshots of every tab at 80x24 and 120x40, the app built through its factory with what would vary injected:
+a fixed catalog, a scripted run, past runs, their mistakes and a classifier (tests/fake_run.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fake_run import fake_catalog, fake_trainer_class
+import pytest
+from fake_run import RUNS_DIR, fake_catalog, fake_classifier_loader, fake_inspection, fake_runs, fake_trainer_class
 
 from tui.app import MnistTuiApp
 
@@ -13,10 +15,13 @@ def make_app() -> MnistTuiApp:
     # Relative, fixed paths: they show in the log, and a temporary folder would change every run.
     return MnistTuiApp(
         data_dir=Path("data"),
-        runs_dir=Path("no-such-runs-folder"),
+        runs_dir=RUNS_DIR,
         preset={"model": "linear", "epochs": 4},
         catalog_loader=fake_catalog,
         trainer_loader=fake_trainer_class,
+        runs_loader=fake_runs,
+        inspector=fake_inspection,
+        classifier_loader=fake_classifier_loader(),
     )
 
 
@@ -32,22 +37,59 @@ async def finish_run(pilot) -> None:
     await pilot.pause()
 
 
-def test_idle_80x24(snap_compare):
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=settle)
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
 
-def test_idle_120x40(snap_compare):
-    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=settle)
+@pytest.mark.parametrize("size", SIZES)
+def test_setup_tab(snap_compare, size):
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=settle)
 
 
-def test_finished_run_120x40(snap_compare):
-    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=finish_run)
+@pytest.mark.parametrize("size", SIZES)
+def test_train_tab(snap_compare, size):
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=finish_run)
 
 
-def test_finished_run_confusion_80x24(snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_confusion_tab(snap_compare, size):
     async def run_before(pilot) -> None:
         await finish_run(pilot)
         await pilot.press("3")
         await pilot.pause()
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)
+
+
+async def open_runs(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("4")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_tab(snap_compare, size):
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=open_runs)
+
+
+async def inspect_newest(pilot) -> None:
+    """The Runs tab's i: the highlighted (newest) run in the Mistakes and Draw tabs; the Mistakes tab opens."""
+    await open_runs(pilot)
+    await pilot.press("i")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_mistakes_tab(snap_compare, size):
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=inspect_newest)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_draw_tab(snap_compare, size):
+    async def run_before(pilot) -> None:
+        await inspect_newest(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("down", "down", "right", "right", "space", *["shift+down"] * 12, *["shift+right"] * 4)
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)

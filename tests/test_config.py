@@ -37,10 +37,10 @@ def test_each_impossible_value_names_its_field(changes, field):
     assert errors[field]
 
 
-def test_unknown_model_is_reported_when_names_are_known():
+def test_unknown_model_is_reported_with_the_known_names():
     with pytest.raises(ConfigError) as raised:
-        validate(RunConfig(model="resnet"), model_names=("linear", "cnn"))
-    assert "linear, cnn" in raised.value.errors["model"]
+        validate(RunConfig(model="resnet"))
+    assert "linear, mlp, cnn, best" in raised.value.errors["model"]
 
 
 def test_limit_scales_the_default_validation_split():

@@ -19,10 +19,9 @@ import torch
 
 from engine import trainer as trainer_module
 from engine.checkpoints import load_model
-from engine.config import RunConfig
+from engine.config import RunConfig, recipe_config
 from engine.devices import list_devices
 from engine.events import BatchProgress, Event, Notice, PauseChanged
-from engine.models import recipe_config
 from engine.system import SystemSampler
 from engine.trainer import Trainer
 
@@ -88,8 +87,8 @@ def test_bf16_autocast_trains_and_is_faster_than_float32(real_data: Path, tmp_pa
 def test_fused_optimizer_kernels_are_used(tiny_data: Path, tmp_path: Path, optimizer: str) -> None:
     trainer, summary = train(RunConfig(**{**TINY_CUDA, "optimizer": optimizer}), tmp_path, tiny_data)
     assert summary["status"] == "completed", summary["message"]
-    assert trainer.optimizer.defaults["fused"] is True
-    assert all(p.is_cuda for group in trainer.optimizer.param_groups for p in group["params"])
+    assert trainer.state.optimizer.defaults["fused"] is True
+    assert all(p.is_cuda for group in trainer.state.optimizer.param_groups for p in group["params"])
 
 
 def test_out_of_memory_fails_the_run_with_its_message_and_the_next_run_works(real_data: Path, tmp_path: Path) -> None:
@@ -117,7 +116,7 @@ def test_pause_and_stop_take_effect_before_the_next_batch(tiny_data: Path, tmp_p
     steps_at: dict[str, int] = {}
 
     def optimizer_steps() -> int:
-        return int(next(iter(trainer.optimizer.state.values()))["step"].item())
+        return int(next(iter(trainer.state.optimizer.state.values()))["step"].item())
 
     def emit(event: Event) -> None:
         seen.append(event)
@@ -216,8 +215,10 @@ def test_a_checkpoint_written_on_the_gpu_loads_on_a_cpu_only_machine(gpu_run: Pa
 
 def test_the_draw_tab_classifies_with_a_gpu_trained_run(gpu_run: Path) -> None:
     from test_inspect_tui import TabApp, settle
+    from textual.widgets import Static
 
-    from tui.widgets.canvas import DrawingCanvas, DrawTab
+    from tui.tabs.draw import DrawTab
+    from tui.widgets.canvas import DrawingCanvas
 
     async def scenario() -> None:
         tab = DrawTab(runs_dir=gpu_run.parent)
@@ -227,7 +228,9 @@ def test_the_draw_tab_classifies_with_a_gpu_trained_run(gpu_run: Path) -> None:
             tab.query_one(DrawingCanvas).focus()
             await pilot.press("space", *["shift+down"] * 6)
             await settle(pilot)
-            assert tab.probabilities is not None and sum(tab.probabilities) == pytest.approx(1.0, abs=1e-5)
+            assert "prediction:" in str(tab.query_one("#draw-prediction", Static).content)
+            probabilities = tab.predictor.predict(tab.query_one(DrawingCanvas).pixels)
+            assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
 
     asyncio.run(scenario())
 

@@ -10,14 +10,13 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, PauseChanged, RunFinished
-from tui.formatting import run_result
+from engine.events import BatchProgress, EpochEnded, PauseChanged, RunFinished
+from tui.formatting import describe_event, run_result
 from tui.live_run import LiveRun
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
+from tui.tabs.setup import SetupPanel
 from tui.widgets.charts import LineChart, epoch_lines
-from tui.widgets.log import describe_event
 from tui.widgets.progress import ProgressPanel
-from tui.widgets.setup import SetupPanel
 
 
 def test_series_stays_bounded_and_keeps_the_mean() -> None:
@@ -43,7 +42,7 @@ def test_series_shows_the_newest_point_at_once() -> None:
 
 
 def test_epoch_lines_stay_bounded_on_long_runs() -> None:
-    epochs = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1 / i} for i in range(1, 10_001)]
+    epochs = [EpochEnded(i, 10_000, 1 / i, 0.5, 1 / i, 0.5, 0.5, 0.001, 1.0) for i in range(1, 10_001)]
     train, validation = epoch_lines(epochs, "loss")
     assert len(train.xs) <= DEFAULT_CAPACITY
     assert train.xs[0] == 1 and train.xs[-1] == 10_000

@@ -50,4 +50,4 @@ def test_every_optimizer_trains_with_fused_kernels_on_cpu(tiny_data: Path, runs_
     config = RunConfig(model="linear", device="cpu", epochs=1, batch_size=64, optimizer=optimizer)
     trainer = Trainer(config, runs_dir=runs_dir, data_dir=tiny_data, emit=lambda event: None, download=False)
     assert trainer.run().status == "completed"
-    assert trainer.optimizer.param_groups[0]["fused"] is True
+    assert trainer.state.optimizer.param_groups[0]["fused"] is True

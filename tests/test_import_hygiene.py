@@ -13,12 +13,17 @@ def modules_after_import(statement: str) -> set[str]:
 
 
 def test_tui_imports_without_torch() -> None:
-    modules = modules_after_import("import tui.app, tui.cli")
+    modules = modules_after_import("import tui.app, tui.cli, tui.headless, tui.engine_api")
     assert "textual" in modules  # the import really happened
     assert "torch" not in modules
 
 
 def test_engine_imports_without_textual() -> None:
-    modules = modules_after_import("import engine.trainer, engine.export, engine.runs, engine.events")
+    modules = modules_after_import("import engine.trainer, engine.export, engine.predict, engine.runs, engine.events")
     assert "torch" in modules
     assert "textual" not in modules
+
+
+def test_recipes_and_validation_need_no_torch() -> None:
+    """argparse's choices, the Setup tab and validation read them before PyTorch loads."""
+    assert "torch" not in modules_after_import("import engine.recipes, engine.config")

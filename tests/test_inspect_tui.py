@@ -20,11 +20,13 @@ from textual.worker import WorkerCancelled
 from trained import train_tiny_run
 
 from engine.runs import load_run
-from tui.widgets.canvas import SIDE, DrawingCanvas, DrawTab, line, probability_bars
+from tui.tabs.draw import DrawTab
+from tui.tabs.mistakes import MistakesTab
+from tui.widgets.canvas import SIDE, DrawingCanvas, line, probability_bars
 from tui.widgets.digits import UPPER_HALF, DigitImage
-from tui.widgets.gallery import MistakeGallery, MistakesTab, filter_mistakes
+from tui.widgets.gallery import MistakeGallery, filter_mistakes
 from tui.widgets.matrix import SelectableConfusionMatrix, worst_cell
-from tui.widgets.report import ClassReport, report_table
+from tui.widgets.report import ReportView, report_table
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +74,9 @@ def test_worst_cell_and_filter_by_cell() -> None:
 def test_the_report_lists_every_class_and_both_averages(tiny_run: Path) -> None:
     evaluation = load_run(tiny_run).latest_evaluation("test")
     text = "\n".join("".join(s.text for s in row) for row in rendered_cells(report_table(evaluation)))
-    for row in (*evaluation["per_class"], evaluation["macro_avg"], evaluation["weighted_avg"]):
-        assert row["name"] in text and f"{row['f1']:.4f}" in text
-    assert f"{evaluation['accuracy']:.4f}" in text
+    for row in (*evaluation.per_class, evaluation.macro_avg, evaluation.weighted_avg):
+        assert row.name in text and f"{row.f1:.4f}" in text
+    assert f"{evaluation.accuracy:.4f}" in text
 
 
 class TabApp(App):
@@ -128,8 +130,8 @@ def test_enter_on_a_matrix_cell_shows_that_cells_mistakes(tiny_run: Path, tiny_d
             assert gallery.page_size >= 2 and gallery.page_count > 1
             await pilot.press("n", "n", "b")
             assert gallery.page == 1
-            assert gallery.visible() == gallery.mistakes[gallery.page_size : 2 * gallery.page_size]
-            assert isinstance(tab.query_one(ClassReport).content, Table)
+            assert gallery.page_mistakes() == gallery.mistakes[gallery.page_size : 2 * gallery.page_size]
+            assert isinstance(tab.query_one(ReportView).content, Table)
 
     asyncio.run(scenario())
 
@@ -200,14 +202,14 @@ def test_a_mouse_drag_paints_a_stroke(tiny_run: Path) -> None:
             await pilot.mouse_up(canvas, offset=(1 + 2 * 5, 1 + 20))
             await settle(pilot)
             assert [canvas.pixels[r][5] for r in range(3, 21)] == [1.0] * 18
-            assert tab.probabilities is not None
+            assert "prediction:" in str(tab.query_one("#draw-prediction", Static).content)
 
     asyncio.run(scenario())
 
 
 def test_the_inspection_widgets_do_not_import_torch() -> None:
     code = (
-        "import sys, tui.widgets.gallery, tui.widgets.canvas, tui.widgets.report, tui.widgets.matrix;"
+        "import sys, tui.tabs.mistakes, tui.tabs.draw, tui.widgets.report, tui.widgets.matrix;"
         " sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0

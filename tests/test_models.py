@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from engine.config import validate
-from engine.models import MODEL_NAMES, MODELS, build_model, describe_models, recipe_config
+from engine.config import recipe_config, validate
+from engine.models import MODELS, build_model, describe_models
+from engine.recipes import MODEL_NAMES, RECIPES
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -23,12 +24,16 @@ def test_registry_describes_every_model_with_its_parameter_count():
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_each_recipe_is_a_valid_config(name):
     config = recipe_config(name)
-    validate(config, MODEL_NAMES)
-    for key, value in MODELS[name].recipe.items():
+    validate(config)
+    for key, value in RECIPES[name].settings.items():
         assert getattr(config, key) == value
 
 
 def test_explicit_settings_override_the_recipe_but_none_does_not():
     config = recipe_config("mlp", epochs=1, lr=None)
     assert config.epochs == 1
-    assert config.lr == MODELS["mlp"].recipe["lr"]
+    assert config.lr == RECIPES["mlp"].settings["lr"]
+
+
+def test_every_recipe_names_a_model_that_can_be_built():
+    assert set(RECIPES) == set(MODELS)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from engine import trainer as trainer_module
-from engine.config import RunConfig
+from engine.config import RunConfig, recipe_config
 from engine.events import BatchProgress, EpochEnded, RunStarted
-from engine.models import MODELS, Linear, recipe_config
+from engine.models import MODELS, Linear
 from engine.runs import LOCK_FILE, RunDirectory, RunsError, load_run, process_start_time, read_metrics
 from engine.trainer import Trainer
 from tui.cli import main
@@ -21,7 +22,7 @@ CONFIG = RunConfig(model="linear", epochs=3, batch_size=32, lr=0.01, schedule="o
 
 def _metric_numbers(run_dir: Path) -> list[dict]:
     epochs, evaluations = read_metrics(run_dir)
-    return [{k: v for k, v in record.items() if k != "seconds"} for record in (*epochs, *evaluations)]
+    return [{k: v for k, v in asdict(record).items() if k != "seconds"} for record in (*epochs, *evaluations)]
 
 
 def _stopped_run(tiny_data: Path, runs_dir: Path, *, after_epochs: int) -> Path:
@@ -65,7 +66,7 @@ def test_a_run_is_running_while_trained_and_not_after(tiny_data: Path, runs_dir:
 
     def look(event) -> None:
         if isinstance(event, EpochEnded):
-            seen.append(load_run(Path(trainer.run_dir.path)).status)
+            seen.append(load_run(trainer.state.run_dir.path).status)
 
     trainer = Trainer(CONFIG.with_changes(epochs=1), runs_dir=runs_dir, data_dir=tiny_data, emit=look)
     finished = trainer.run()
@@ -96,7 +97,7 @@ def test_resume_continues_to_the_same_result(tiny_data: Path, runs_dir: Path) ->
     run_dir = _stopped_run(tiny_data, runs_dir / "stopped", after_epochs=1)
     (first_epoch,), _ = read_metrics(run_dir)
     stopped = json.loads((run_dir / "summary.json").read_text())
-    assert stopped["train_seconds"] == pytest.approx(first_epoch["seconds"])  # the finished epoch counts
+    assert stopped["train_seconds"] == pytest.approx(first_epoch.seconds)  # the finished epoch counts
 
     events: list = []
     finished = Trainer.from_run(run_dir, data_dir=tiny_data, emit=events.append).run()
@@ -107,7 +108,7 @@ def test_resume_continues_to_the_same_result(tiny_data: Path, runs_dir: Path) ->
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3
     epochs, _ = read_metrics(run_dir)
-    assert summary["train_seconds"] == pytest.approx(sum(epoch["seconds"] for epoch in epochs))  # epoch 1 too
+    assert summary["train_seconds"] == pytest.approx(sum(epoch.seconds for epoch in epochs))  # epoch 1 too
     # Same weights, optimizer state, schedule and shuffling as a run never stopped: same numbers.
     assert _metric_numbers(run_dir) == _metric_numbers(Path(straight.run_dir))
 
@@ -146,7 +147,7 @@ def test_resume_without_last_checkpoint_starts_over_in_the_same_folder(tiny_data
     events: list = []
     finished = Trainer.from_run(run_dir, data_dir=tiny_data, emit=events.append).run()
     assert next(e for e in events if isinstance(e, RunStarted)).start_epoch == 0
-    assert finished.status == "completed" and [e["epoch"] for e in load_run(run_dir).epochs] == [1, 2, 3]
+    assert finished.status == "completed" and [e.epoch for e in load_run(run_dir).epochs] == [1, 2, 3]
     assert [p.name for p in runs_dir.iterdir()] == [run_dir.name]
 
 
@@ -162,8 +163,8 @@ def test_resume_after_a_kill_between_metrics_and_checkpoints(tiny_data: Path, ru
     finished = Trainer.from_run(run_dir, data_dir=tiny_data).run()
     assert finished.status == "completed"
     run = load_run(run_dir)
-    assert [e["epoch"] for e in run.epochs] == [1, 2, 3]
-    assert [(e["split"], e["epoch"]) for e in run.evaluations][:3] == [("val", 1), ("val", 2), ("val", 3)]
+    assert [e.epoch for e in run.epochs] == [1, 2, 3]
+    assert [(e.split, e.epoch) for e in run.evaluations][:3] == [("val", 1), ("val", 2), ("val", 3)]
     assert (run_dir / "best.pt").exists() and not list(run_dir.glob(".*.tmp"))
 
 

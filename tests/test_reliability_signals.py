@@ -127,7 +127,7 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
         process.kill()
 
     # Each crash comes a random moment after a random point: start-up done, epoch 1 ended, epoch 2 ended.
-    triggers = ["run folder:", f"epoch 1/{epochs}:", f"epoch 2/{epochs}:"]
+    triggers = ["run started:", f"epoch 1/{epochs}:", f"epoch 2/{epochs}:"]
     trainings = [
         Training(
             tiny_data,
@@ -146,7 +146,7 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
         (run_dir,) = [path for path in (tmp_path / f"runs-{attempt}").iterdir() if path.is_dir()]
         _check_run_files(run_dir)
         run = load_run(run_dir)
-        assert [e["epoch"] for e in run.epochs] == list(range(1, len(run.epochs) + 1))
+        assert [e.epoch for e in run.epochs] == list(range(1, len(run.epochs) + 1))
         if run.summary is None:
             assert run.status == "interrupted"
             killed.append(run_dir)
@@ -161,7 +161,7 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_resumes(
     base = ["train", "--runs-dir", str(resumed.parent), "--data-dir", str(tiny_data), "--no-download"]
     assert main([*base, "--resume", resumed.name]) == 0
     run = load_run(resumed)
-    assert run.status == "completed" and [e["epoch"] for e in run.epochs] == list(range(1, epochs + 1))
+    assert run.status == "completed" and [e.epoch for e in run.epochs] == list(range(1, epochs + 1))
     assert run.summary["epochs_completed"] == epochs and run.latest_evaluation("test") is not None
     assert not list(resumed.glob(f".*{TEMP_SUFFIX}"))
     _check_run_files(resumed)

@@ -55,8 +55,8 @@ def test_a_short_run_reports_in_order_and_writes_its_folder(tiny_data, runs_dir)
 
     run = load_run(finished.run_dir)
     assert run.status == "completed"
-    assert [e["epoch"] for e in run.epochs] == [1, 2]
-    assert [e["split"] for e in run.evaluations] == ["val", "val", "test"]
+    assert [e.epoch for e in run.epochs] == [1, 2]
+    assert [e.split for e in run.evaluations] == ["val", "val", "test"]
     assert run.summary["test_accuracy"] == pytest.approx(evaluations[-1].accuracy)
     assert json.loads((run.path / "config.json").read_text())["model"] == "linear"
     assert list_runs(runs_dir)[0].path == run.path
@@ -126,7 +126,7 @@ def test_checkpoint_round_trip_gives_the_same_predictions(tiny_data, runs_dir):
 def test_same_seed_same_metrics(tiny_data, tmp_path):
     def metrics(folder):
         _, finished = run_collecting(RunConfig(**TINY), tiny_data, tmp_path / folder)
-        return [(e["train_loss"], e["val_accuracy"], e["val_loss"]) for e in load_run(finished.run_dir).epochs]
+        return [(e.train_loss, e.val_accuracy, e.val_loss) for e in load_run(finished.run_dir).epochs]
 
     assert metrics("a") == metrics("b")
 

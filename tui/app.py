@@ -1,8 +1,8 @@
-"""The dashboard: set up a run, watch it train, inspect past runs; every action on a key.
+"""The dashboard: six tabs, every action on a key, and the lifecycle of the run it trains.
 
 The first frame draws before torch is imported: the device and model lists, the trainer and the exporter
-are loaded by thread workers. Engine events reach the app through post_message, which is thread-safe and
-never blocks the training loop.
+are loaded by thread workers. Each tab owns its widgets and its work (tui/tabs/); the Train tab draws the
+engine's events, which the training thread hands it without blocking (see tui/tabs/train.py).
 """
 
 from __future__ import annotations
@@ -11,63 +11,39 @@ import asyncio
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.config import RunConfig
-from engine.events import (
-    BatchProgress,
-    CheckpointSaved,
-    DownloadProgress,
-    EpochEnded,
-    Evaluated,
-    Event,
-    PauseChanged,
-    RunFinished,
-    RunStarted,
-)
-from engine.runs import list_runs
+from engine.config import RunConfig, recipe_config
+from engine.events import Event, RunFinished
+from engine.runs import RunRecord, list_runs
+from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, TrainerFactory
 from tui.formatting import run_result
 from tui.live_run import LiveRun
-from tui.messages import (
-    CatalogFailed,
-    CatalogLoaded,
-    EngineEvent,
-    ExportFailed,
-    ExportFinished,
-    RunsLoaded,
-)
+from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinished, RunsLoaded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
-from tui.widgets.canvas import DrawTab
-from tui.widgets.charts import LineChart
-from tui.widgets.confusion import ConfusionView
-from tui.widgets.gallery import MistakesTab
-from tui.widgets.log import EventLog
-from tui.widgets.progress import ProgressPanel
-from tui.widgets.runs import RunsPanel
-from tui.widgets.setup import SetupPanel
+from tui.tabs.confusion import ConfusionTab
+from tui.tabs.draw import DrawTab, load_predictor
+from tui.tabs.mistakes import Inspector, MistakesTab, score_run
+from tui.tabs.runs import RunsPanel
+from tui.tabs.setup import SetupPanel
+from tui.tabs.train import TrainTab
 
-PROGRESS_DISPLAY_INTERVAL = 1.0  # seconds between redraws of the progress line while training
-# Drawn by the display tick; the others at once.
-TICK_EVENTS = (BatchProgress, DownloadProgress, EpochEnded, Evaluated, CheckpointSaved)
-LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)...
-LOSS_CHART_CPU_SHARE = 0.005  # ...or longer, so its redraws take at most 0.5% of one core (every ~3 s at 120x40)
 # Those that end the dashboard from outside: Ctrl+C is a key here (the terminal is in raw mode), not a signal.
 ENDING_SIGNALS = tuple(number for number in SIGNAL_EXIT if number != signal.SIGINT)
-Catalog = tuple[list[Any], list[Any]]  # (engine.devices.DeviceInfo list, engine.models.ModelInfo list)
-TrainerBuilder = Callable[[type, Callable[[Event], None]], Any]
+TrainerBuilder = Callable[[TrainerFactory, Callable[[Event], None]], DrivenTrainer]
+Exporter = Callable[[Path, Path], tuple[list[Path], str | None]]
 
 
 def load_catalog() -> Catalog:
@@ -78,13 +54,13 @@ def load_catalog() -> Catalog:
     return list_devices(), describe_models()
 
 
-def load_trainer_class() -> type:
+def load_trainer_class() -> TrainerFactory:
     from engine.trainer import Trainer
 
     return Trainer
 
 
-def export_run(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
+def export_files(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
     """PNGs and CSV, then mistakes.png; (paths, warning when mistakes.png was skipped)."""
     from engine.export import export_with_mistakes
 
@@ -118,171 +94,61 @@ class MnistTuiApp(App[int]):
         preset: dict[str, Any] | None = None,
         start: bool = False,
         catalog_loader: Callable[[], Catalog] = load_catalog,
-        trainer_loader: Callable[[], type] = load_trainer_class,
-        exporter: Callable[[Path, Path], tuple[list[Path], str | None]] = export_run,
+        trainer_loader: Callable[[], TrainerFactory] = load_trainer_class,
+        exporter: Exporter = export_files,
+        runs_loader: Callable[[Path], list[RunRecord]] = list_runs,
+        inspector: Inspector = score_run,
+        classifier_loader: Callable[[Path], DigitClassifier] = load_predictor,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
         self.runs_dir = Path(runs_dir)
-        self.preset = dict(preset or {})
+        preset = dict(preset or {})
+        # The preset (the command line's options) over its model's recipe: applied here, once.
+        self.initial_config = recipe_config(preset.pop("model", RunConfig.model), **preset)
         self.start_on_ready = start
         self.catalog_loader = catalog_loader
         self.trainer_loader = trainer_loader
         self.exporter = exporter
+        self.runs_loader = runs_loader
+        self.inspector = inspector
+        self.classifier_loader = classifier_loader
         self.catalog_ready = False
-        self.live: LiveRun | None = None
-        self.trainer: Any = None
-        self.training_worker: Worker | None = None
+        self.trainer: DrivenTrainer | None = None
+        self.train_tab_shown: TrainTab | None = None  # once composed
+        self.training_worker: Worker[None] | None = None
         self.stop_requested = threading.Event()
-        self.progress_shown = True
-        self.runs_panel: RunsPanel | None = None
         self.signal_exit_status: int | None = None  # set by SIGTERM or SIGHUP: the status the app exits with
         self.previous_signal_handlers: dict[int, Any] = {}
-
-    # --- layout -------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="▦")
         with TabbedContent(initial="setup", id="tabs"):
             with TabPane("1 Setup", id="setup"):
-                yield SetupPanel(RunConfig.from_dict(self.preset), id="setup-panel")
+                yield SetupPanel(self.initial_config, id="setup-panel")
             with TabPane("2 Train", id="train"):
-                yield ProgressPanel(id="progress")
-                with Horizontal(id="charts"):
-                    # Plotting is the dashboard's costliest work and competes with training for the same cores.
-                    yield LineChart(
-                        "loss", min_interval=LOSS_CHART_INTERVAL, cpu_share=LOSS_CHART_CPU_SHARE, id="loss-chart"
-                    )
-                    yield LineChart("accuracy", id="accuracy-chart")
-                yield EventLog(id="log")
+                self.train_tab_shown = TrainTab(id="train-tab")
+                yield self.train_tab_shown
             with TabPane("3 Confusion", id="confusion"):
-                yield ConfusionView(
-                    "the validation confusion matrix appears after the first epoch, the test one at the end",
-                    id="confusion-view",
-                )
+                yield ConfusionTab(id="confusion-view")
             with TabPane("4 Runs", id="runs"):
                 yield RunsPanel(id="runs-panel")
             with TabPane("5 Mistakes", id="mistakes"):
-                yield MistakesTab(data_dir=self.data_dir, runs_dir=self.runs_dir, id="mistakes-tab")
+                yield MistakesTab(
+                    data_dir=self.data_dir, runs_dir=self.runs_dir, inspector=self.inspector, id="mistakes-tab"
+                )
             with TabPane("6 Draw", id="draw"):
-                yield DrawTab(runs_dir=self.runs_dir, id="draw-tab")
+                yield DrawTab(runs_dir=self.runs_dir, loader=self.classifier_loader, id="draw-tab")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.runs_panel = self.query_one(RunsPanel)
         self.install_signal_handlers()
-        self.set_interval(PROGRESS_DISPLAY_INTERVAL, self.show_latest_progress)
         self.update_header()
         self.load_catalog_worker()
         self.load_runs_worker()
-        self.query_one(EventLog).add("info", f"data folder {self.data_dir}; runs folder {self.runs_dir}")
+        self.log_line("info", f"data folder {self.data_dir}; runs folder {self.runs_dir}")
 
-    @property
-    def dashboard_shown(self) -> bool:
-        """False while the app shuts down: a worker's late result then has no widget to go to."""
-        # Asked on every engine event: a walk up from one widget, not a query over the whole DOM. While the
-        # app shuts down, `is_running` is already False but widgets are still being removed.
-        return self.is_running and self.runs_panel is not None and self.runs_panel.is_attached
-
-    @property
-    def setup_panel(self) -> SetupPanel:
-        return self.query_one(SetupPanel)
-
-    @property
-    def is_training(self) -> bool:
-        return self.training_worker is not None and self.training_worker.state in (
-            WorkerState.PENDING,
-            WorkerState.RUNNING,
-        )
-
-    @property
-    def status(self) -> str:
-        if self.live is None:
-            return "idle"
-        if self.stop_requested.is_set() and self.live.finished is None:
-            return "stopping"
-        return self.live.status
-
-    def update_header(self) -> None:
-        config = self.setup_panel.config()
-        device = config.device
-        if self.live is not None and self.live.started is not None:
-            started = self.live.started
-            device = started.device_name if started.device == "cpu" else f"{started.device} {started.device_name}"
-        result = run_result(self.live.finished.summary, compact=True) if self.live and self.live.finished else ""
-        # A finished run's figures take the place of the dataset and device, so they fit at 80 columns.
-        self.sub_title = f"{self.status} · {result}" if result else f"{config.dataset} · {device} · {self.status}"
-
-    # --- background loading -------------------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="catalog")
-    def load_catalog_worker(self) -> None:
-        try:
-            devices, models = self.catalog_loader()
-        except Exception as error:  # a broken torch install must not take the dashboard down
-            self.post_message(CatalogFailed(f"{type(error).__name__}: {error}"))
-        else:
-            self.post_message(CatalogLoaded(devices, models))
-
-    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
-        if not self.dashboard_shown:
-            return
-        setup = self.setup_panel
-        setup.set_catalog(message.devices, message.models)
-        if not setup.touched:
-            preset = {k: v for k, v in self.preset.items() if k != "model"}
-            setup.apply_recipe(self.preset.get("model", setup.base.model), preset)
-        self.catalog_ready = True
-        self.update_header()
-        if self.start_on_ready:
-            self.start_on_ready = False
-            self.action_start()
-
-    def on_catalog_failed(self, message: CatalogFailed) -> None:
-        if not self.dashboard_shown:
-            return
-        self.log_line("error", f"could not load PyTorch, so no run can start: {message.error}")
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
-    def load_runs_worker(self) -> None:
-        self.post_message(RunsLoaded(list_runs(self.runs_dir)))
-
-    def on_runs_loaded(self, message: RunsLoaded) -> None:
-        if not self.dashboard_shown:
-            return
-        self.query_one(RunsPanel).set_runs(message.runs)
-
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "runs":
-            self.load_runs_worker()
-
-    # --- actions ------------------------------------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if isinstance(self.screen, ModalScreen):
-            return False  # let the dialog's own keys through
-        if action == "start" and self.is_training:
-            return None  # shown greyed out
-        if action in ("pause", "stop") and not self.is_training:
-            return None
-        return True
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_switch_tab(self, number: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        panes = tabs.get_child_by_type(ContentSwitcher).children  # in tab order, whoever added them
-        if 1 <= number <= len(panes):
-            tabs.active = panes[number - 1].id or ""
-            self.focus_first_in(panes[number - 1])
-
-    def focus_first_in(self, pane: Widget) -> None:
-        """Put the keyboard in the tab just opened, so its own keys (arrows, space, r) work at once."""
-        for widget in self.screen.focus_chain:
-            if pane in widget.ancestors:
-                widget.focus()
-                return
+    # --- the run's lifecycle: start (or resume), train in a worker, pause, stop, end ----------------
 
     def action_start(self) -> None:
         if self.is_training:
@@ -310,43 +176,26 @@ class MnistTuiApp(App[int]):
             self.notify("a run is already training: stop it with x first", severity="warning")
             return
         run_dir = message.run.path
-
-        def resume(trainer_class: type, emit: Callable[[Event], None]) -> Any:
-            if not hasattr(trainer_class, "from_run"):
-                raise RuntimeError("resume not available: this version of the engine cannot continue a run")
-            return trainer_class.from_run(run_dir, data_dir=self.data_dir, emit=emit)
-
         self.log_line("info", f"resuming {run_dir}")
-        self.launch(resume)
-
-    def on_runs_panel_inspect_requested(self, message: RunsPanel.InspectRequested) -> None:
-        self.query_one(MistakesTab).show_run(message.run.path)
-        self.query_one(DrawTab).use_run(message.run.path)
-        self.action_switch_tab(5)
+        self.launch(lambda trainer_class, emit: trainer_class.from_run(run_dir, data_dir=self.data_dir, emit=emit))
 
     def launch(self, build: TrainerBuilder) -> None:
-        self.live = LiveRun()
         self.trainer = None
         self.stop_requested.clear()
-        self.query_one(ProgressPanel).reset()
-        self.query_one(ProgressPanel).show_message("starting: loading PyTorch and the dataset…")
-        self.refresh_charts()
-        self.query_one("#confusion-view", ConfusionView).show(None, "waiting for the first epoch")
+        emit = self.train_tab.begin()
+        self.query_one(ConfusionTab).waiting()
         self.query_one(TabbedContent).active = "train"
-        self.training_worker = self.train_worker(build)
+        self.training_worker = self.train_worker(build, emit)
         self.update_header()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
-    def train_worker(self, build: TrainerBuilder) -> None:
+    def train_worker(self, build: TrainerBuilder, queue: Callable[[Event], None]) -> None:
         worker = get_current_worker()
-        live = self.live
 
         def emit(event: Event) -> None:
             if worker.is_cancelled:
                 self.stop_training()
-            live.pending.append(event)
-            if not isinstance(event, TICK_EVENTS):  # the others wait for the display tick: no wake-up per batch
-                self.post_message(EngineEvent(event))
+            queue(event)
 
         trainer = build(self.trainer_loader(), emit)
         self.trainer = trainer
@@ -354,38 +203,14 @@ class MnistTuiApp(App[int]):
             trainer.stop()  # the stop came while torch was loading: end before the first batch
         trainer.run()
 
-    def on_unmount(self) -> None:
-        # However the app ends, a paused or running trainer must not keep the process alive.
-        self.stop_training()
-        for number, handler in self.previous_signal_handlers.items():
-            signal.signal(number, handler)
-
-    def install_signal_handlers(self) -> None:
-        """Without these, SIGTERM or a closed SSH session (SIGHUP) would kill the process mid-batch, leaving the
-        run without summary.json and with a stale run.pid. Installed with signal.signal, not the event loop's
-        add_signal_handler, so a hang-up detaches from the dead terminal before the loop runs anything else."""
-        if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
-            return
-        loop = asyncio.get_running_loop()
-
-        def on_signal(number: int, _frame: Any) -> None:
-            if is_hang_up(number):
-                detach_from_terminal()
-            if self.signal_exit_status is None:
-                self.signal_exit_status = SIGNAL_EXIT[number]
-                self.stop_training()
-                loop.call_soon_threadsafe(self.exit_on_signal)
-
-        self.previous_signal_handlers = {number: signal.signal(number, on_signal) for number in ENDING_SIGNALS}
-
-    def exit_on_signal(self) -> None:
-        self.run_worker(self.stop_and_exit(self.signal_exit_status), group="quit")
-
-    def stop_training(self) -> None:
-        """Safe from any thread; the trainer ends after its current batch and keeps what it finished."""
-        self.stop_requested.set()
-        if self.trainer is not None:
-            self.trainer.stop()
+    def on_train_tab_drawn(self, message: TrainTab.Drawn) -> None:
+        if message.evaluated is not None:
+            self.query_one(ConfusionTab).show(message.evaluated)
+        if message.finished is not None:  # the other tabs show the new run when next looked at
+            self.load_runs_worker()
+            self.query_one(MistakesTab).follow_newest()
+            self.query_one(DrawTab).follow_newest()
+        self.update_header()
 
     def action_pause(self) -> None:
         if self.trainer is None or self.live is None:
@@ -393,15 +218,21 @@ class MnistTuiApp(App[int]):
             return
         if self.trainer.paused:
             self.trainer.resume()
-            self.query_one(ProgressPanel).show_message("resuming…")
+            self.train_tab.show_message("resuming…")
         else:
             self.trainer.pause()
-            self.query_one(ProgressPanel).show_message("pausing after this batch…")
+            self.train_tab.show_message("pausing after this batch…")
 
     def action_stop(self) -> None:
         self.stop_training()
         self.log_line("warning", "stopping after the current batch: finished epochs and checkpoints are kept")
         self.update_header()
+
+    def stop_training(self) -> None:
+        """Safe from any thread; the trainer ends after its current batch and keeps what it finished."""
+        self.stop_requested.set()
+        if self.trainer is not None:
+            self.trainer.stop()
 
     async def action_quit(self) -> None:
         if not self.is_training:
@@ -419,10 +250,156 @@ class MnistTuiApp(App[int]):
     async def stop_and_exit(self, return_code: int = 0) -> None:
         """Stop the run after its current batch, wait until its files are written, then exit."""
         self.stop_training()
-        self.query_one(ProgressPanel).show_message("stopping the run before quitting…")
+        self.train_tab.show_message("stopping the run before quitting…")
         if self.training_worker is not None:
             await self.workers.wait_for_complete([self.training_worker])
         self.exit(return_code=return_code)
+
+    def on_unmount(self) -> None:
+        # However the app ends, a paused or running trainer must not keep the process alive.
+        self.stop_training()
+        for number, handler in self.previous_signal_handlers.items():
+            signal.signal(number, handler)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if not self.dashboard_shown:
+            return
+        worker = event.worker
+        if worker.group != "training" or event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        message = str(error) or type(error).__name__
+        self.log_line("error", f"the run could not start: {message}")
+        self.notify(message, title="run failed", severity="error", timeout=10)
+        self.train_tab.show_message(f"failed: {message}")
+        if self.live is not None and self.live.finished is None:
+            self.live.apply(RunFinished("failed", message, "", {}))
+        self.update_header()
+
+    # --- state and the header -----------------------------------------------------------------------
+
+    @property
+    def setup_panel(self) -> SetupPanel:
+        return self.query_one(SetupPanel)
+
+    @property
+    def train_tab(self) -> TrainTab:
+        return self.query_one(TrainTab)
+
+    @property
+    def live(self) -> LiveRun | None:
+        """The run in progress (or the last one), as the Train tab knows it."""
+        return self.train_tab_shown.live if self.train_tab_shown is not None else None
+
+    @property
+    def dashboard_shown(self) -> bool:
+        """False while the app shuts down: a worker's late result then has no widget to go to."""
+        # While the app shuts down, `is_running` is already False but widgets are still being removed.
+        return self.is_running and self.train_tab_shown is not None and self.train_tab_shown.is_attached
+
+    @property
+    def is_training(self) -> bool:
+        return self.training_worker is not None and self.training_worker.state in (
+            WorkerState.PENDING,
+            WorkerState.RUNNING,
+        )
+
+    @property
+    def status(self) -> str:
+        live = self.live
+        if live is None:
+            return "idle"
+        if self.stop_requested.is_set() and live.finished is None:
+            return "stopping"
+        return live.status
+
+    def update_header(self) -> None:
+        config = self.setup_panel.config()
+        device = config.device
+        live = self.live
+        if live is not None and live.started is not None:
+            started = live.started
+            device = started.device_name if started.device == "cpu" else f"{started.device} {started.device_name}"
+        result = run_result(live.finished.summary, compact=True) if live and live.finished else ""
+        # A finished run's figures take the place of the dataset and device, so they fit at 80 columns.
+        self.sub_title = f"{self.status} · {result}" if result else f"{config.dataset} · {device} · {self.status}"
+
+    def log_line(self, level: str, text: str) -> None:
+        self.train_tab.log_line(level, text)
+
+    # --- keys that move around ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen):
+            return False  # let the dialog's own keys through
+        if action == "start" and self.is_training:
+            return None  # shown greyed out
+        if action in ("pause", "stop") and not self.is_training:
+            return None
+        return True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_switch_tab(self, number: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        panes = tabs.get_child_by_type(ContentSwitcher).children  # in tab order, whoever added them
+        if 1 <= number <= len(panes):
+            tabs.active = panes[number - 1].id or ""
+            self.focus_first_in(panes[number - 1])
+
+    def focus_first_in(self, pane: Widget) -> None:
+        """Put the keyboard in the tab just opened, so its own keys (arrows, space, r) work at once."""
+        for widget in self.screen.focus_chain:
+            if pane in widget.ancestors:
+                widget.focus()
+                return
+
+    def on_runs_panel_inspect_requested(self, message: RunsPanel.InspectRequested) -> None:
+        self.query_one(MistakesTab).show_run(message.run.path)
+        self.query_one(DrawTab).use_run(message.run.path)
+        self.action_switch_tab(5)
+
+    # --- background loading -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="catalog")
+    def load_catalog_worker(self) -> None:
+        try:
+            devices, models = self.catalog_loader()
+        except Exception as error:  # a broken torch install must not take the dashboard down
+            self.post_message(CatalogFailed(f"{type(error).__name__}: {error}"))
+        else:
+            self.post_message(CatalogLoaded(devices, models))
+
+    def on_catalog_loaded(self, message: CatalogLoaded) -> None:
+        if not self.dashboard_shown:
+            return
+        self.setup_panel.set_catalog(message.devices, message.models)
+        self.catalog_ready = True
+        self.update_header()
+        if self.start_on_ready:
+            self.start_on_ready = False
+            self.action_start()
+
+    def on_catalog_failed(self, message: CatalogFailed) -> None:
+        if not self.dashboard_shown:
+            return
+        self.log_line("error", f"could not load PyTorch, so no run can start: {message.error}")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
+    def load_runs_worker(self) -> None:
+        self.post_message(RunsLoaded(self.runs_loader(self.runs_dir)))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        if not self.dashboard_shown:
+            return
+        self.query_one(RunsPanel).set_runs(message.runs)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "runs":
+            self.load_runs_worker()
+
+    # --- export -------------------------------------------------------------------------------------
 
     def action_export(self) -> None:
         run_dir = None
@@ -460,87 +437,28 @@ class MnistTuiApp(App[int]):
         self.log_line("error", f"export failed: {message.error}")
         self.notify(message.error, title="export failed", severity="error", timeout=8)
 
-    # --- engine events ------------------------------------------------------------------------------
+    # --- signals ------------------------------------------------------------------------------------
 
-    def on_engine_event(self, message: EngineEvent) -> None:
-        # The event waits in the queue behind everything emitted before it: drawing the queue keeps the order.
-        self.draw_pending()
-
-    def show_latest_progress(self) -> None:
-        """The display tick."""
-        self.draw_pending()
-
-    def draw_pending(self) -> None:
-        """Fold in the events the training thread queued, in order, and draw what they changed, once."""
-        if self.live is None or not self.dashboard_shown:
+    def install_signal_handlers(self) -> None:
+        """Without these, SIGTERM or a closed SSH session (SIGHUP) would kill the process mid-batch, leaving the
+        run without summary.json and with a stale run.pid. Installed with signal.signal, not the event loop's
+        add_signal_handler, so a hang-up detaches from the dead terminal before the loop runs anything else."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
             return
-        evaluated = None
-        for event in self.live.fold_pending():
-            if isinstance(event, BatchProgress):
-                self.progress_shown = False
-                continue
-            if isinstance(event, DownloadProgress):
-                self.query_one(ProgressPanel).show_download(event)
-                continue
-            self.query_one(EventLog).add_event(event)
-            if isinstance(event, Evaluated):
-                evaluated = event
-                continue
-            self.draw_progress()  # before a message below, so no later tick overwrites it with older figures
-            if isinstance(event, PauseChanged):
-                if event.paused:
-                    self.query_one("#loss-chart", LineChart).flush()  # the tick draws it no more until resumed
-                paused = f"paused at epoch {event.epoch}, step {event.step}: press p to resume"
-                self.query_one(ProgressPanel).show_message(paused if event.paused else "resumed")
-            elif isinstance(event, RunFinished):
-                self.query_one(ProgressPanel).show_message(
-                    f"{self.live.status}: {run_result(event.summary) or event.message}"
-                )
-                for chart in self.query_one("#charts").query(LineChart):
-                    chart.flush()
-                self.load_runs_worker()
-                self.query_one(MistakesTab).follow_newest()
-                self.query_one(DrawTab).follow_newest()
-            elif isinstance(event, RunStarted):
-                if self.live.progress is None:  # no batch drawn yet: the bar may still show the dataset's download
-                    self.query_one(ProgressPanel).reset()
-                self.query_one(ProgressPanel).show_message(f"training in {event.run_dir}")
-        if evaluated is not None:
-            self.refresh_charts()
-            self.query_one("#confusion-view", ConfusionView).show(asdict(evaluated))
-        self.draw_progress()
-        self.update_header()
+        loop = asyncio.get_running_loop()
 
-    def draw_progress(self) -> None:
-        if self.progress_shown or self.live is None or self.live.progress is None:
-            return
-        self.progress_shown = True
-        self.query_one(ProgressPanel).show(self.live.progress)
-        loss_chart = self.query_one("#loss-chart", LineChart)
-        loss_chart.show(self.live.loss_lines(), "waiting for the first batch", schedule=False)
+        def on_signal(number: int, _frame: FrameType | None) -> None:
+            if is_hang_up(number):
+                detach_from_terminal()
+            if self.signal_exit_status is None:
+                self.signal_exit_status = SIGNAL_EXIT[number]
+                self.stop_training()
+                loop.call_soon_threadsafe(self.exit_on_signal)
 
-    def refresh_charts(self) -> None:
-        live = self.live or LiveRun()
-        self.query_one("#loss-chart", LineChart).show(live.loss_lines(), "waiting for the first batch")
-        self.query_one("#accuracy-chart", LineChart).show(live.accuracy_lines(), "waiting for the first epoch")
+        self.previous_signal_handlers = {number: signal.signal(number, on_signal) for number in ENDING_SIGNALS}
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if not self.dashboard_shown:
-            return
-        worker = event.worker
-        if worker.group != "training" or event.state != WorkerState.ERROR:
-            return
-        error = worker.error
-        message = str(error) or type(error).__name__
-        self.log_line("error", f"the run could not start: {message}")
-        self.notify(message, title="run failed", severity="error", timeout=10)
-        self.query_one(ProgressPanel).show_message(f"failed: {message}")
-        if self.live is not None and self.live.finished is None:
-            self.live.apply(RunFinished("failed", message, "", {}))
-        self.update_header()
-
-    def log_line(self, level: str, text: str) -> None:
-        self.query_one(EventLog).add(level, text)
+    def exit_on_signal(self) -> None:
+        self.run_worker(self.stop_and_exit(self.signal_exit_status or 0), group="quit")
 
 
 def run_dashboard(*, data_dir: Path, runs_dir: Path, preset: dict[str, Any] | None = None, start: bool = False) -> int:

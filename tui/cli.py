@@ -6,17 +6,26 @@ Nothing heavy is imported at module level: the dashboard must draw its first fra
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, default_data_dir, default_runs_dir
+from engine.config import (
+    DATASETS,
+    OPTIMIZERS,
+    SCHEDULES,
+    RunConfig,
+    default_data_dir,
+    default_runs_dir,
+    field_errors,
+    recipe_config,
+)
+from engine.recipes import MODEL_NAMES
 from tui.run_columns import sortable_columns
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED = 1
 RUN_OPTION_NAMES = (
     "dataset",
     "model",
@@ -36,26 +45,20 @@ RUN_OPTION_NAMES = (
 )
 
 
-def _number(kind: Callable[[str], Any], minimum: float, what: str) -> Callable[[str], Any]:
+def _parsed(kind: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse type that only reads the text; the allowed ranges are engine.config.field_errors' to check."""
+
     def parse(text: str) -> Any:
         try:
-            value = kind(text)
+            return kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum:g}")
-        return value
 
     return parse
 
 
-def _positive_float(text: str) -> float:
-    value = _number(float, 0, "a number")(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
+_whole_number = _parsed(int, "a whole number")
+_number = _parsed(float, "a number")
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
@@ -77,24 +80,24 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The run settings; unset ones come from the model's default recipe."""
     add = parser.add_argument
     add("--dataset", choices=DATASETS, default=argparse.SUPPRESS, help="default: mnist")
-    add("--model", default=argparse.SUPPRESS, help="linear, mlp, cnn or best (default: cnn)")
+    add("--model", choices=MODEL_NAMES, default=argparse.SUPPRESS, help="default: cnn")
     add("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    add("--epochs", type=_number(int, 1, "a whole number"), default=argparse.SUPPRESS)
-    add("--batch-size", type=_number(int, 1, "a whole number"), default=argparse.SUPPRESS)
-    add("--lr", type=_positive_float, default=argparse.SUPPRESS, help="learning rate (peak rate with onecycle)")
+    add("--epochs", type=_whole_number, default=argparse.SUPPRESS)
+    add("--batch-size", type=_whole_number, default=argparse.SUPPRESS)
+    add("--lr", type=_number, default=argparse.SUPPRESS, help="learning rate (peak rate with onecycle)")
     add("--optimizer", choices=OPTIMIZERS, default=argparse.SUPPRESS)
     add("--schedule", choices=SCHEDULES, default=argparse.SUPPRESS)
-    add("--weight-decay", type=_number(float, 0, "a number"), default=argparse.SUPPRESS)
-    add("--seed", type=_number(int, 0, "a whole number"), default=argparse.SUPPRESS)
+    add("--weight-decay", type=_number, default=argparse.SUPPRESS)
+    add("--seed", type=_whole_number, default=argparse.SUPPRESS)
     add(
         "--val-size",
-        type=_number(int, 1, "a whole number"),
+        type=_whole_number,
         default=argparse.SUPPRESS,
         help="validation images held out of the training file (default: one sixth)",
     )
     add(
         "--limit",
-        type=_number(int, 2, "a whole number"),
+        type=_whole_number,
         default=argparse.SUPPRESS,
         help="use only the first N training images",
     )
@@ -231,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> int:
-    port = _number(int, 0, "a whole number")(text)
-    if port > 65535:
+    port = _whole_number(text)
+    if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535, or 0 for any free one")
     return port
 
@@ -281,26 +284,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error) or type(error).__name__, error, debug)
 
 
+def _checked_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunConfig:
+    """The model's recipe with the user's options on top; invalid values exit 2 like argparse's own errors."""
+    options = run_options(args)
+    config = recipe_config(options.pop("model", RunConfig.model), **options)
+    errors = field_errors(config)
+    if errors:
+        parser.error("; ".join(f"--{name.replace('_', '-')}: {message}" for name, message in errors.items()))
+    return config
+
+
 def _dashboard(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.app import run_dashboard
 
     data_dir, runs_dir = locations(args)
+    _checked_config(parser, args)  # a bad value exits here, as for train, not in the Setup tab
     return run_dashboard(data_dir=data_dir, runs_dir=runs_dir, preset=run_options(args), start=args.start)
 
 
-def _resolved_config(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    """The model's recipe with the user's options on top, validated; invalid values exit 2 like argparse."""
-    from engine.config import ConfigError, validate
+def _resolved_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunConfig:
+    """The checked config, its device found on this machine (which loads torch)."""
     from engine.devices import DeviceError, resolve_device
-    from engine.models import MODEL_NAMES, recipe_config
 
-    options = run_options(args)
-    config = recipe_config(options.pop("model", "cnn"), **options)
+    config = _checked_config(parser, args)
     try:
-        validate(config, MODEL_NAMES)
         resolve_device(config.device)
-    except ConfigError as error:
-        parser.error("; ".join(f"--{name.replace('_', '-')}: {message}" for name, message in error.errors.items()))
     except DeviceError as error:
         parser.error(f"--device: {error}")
     return config

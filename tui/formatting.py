@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.filesize import decimal
 
-from engine.events import DownloadProgress
+from engine.events import CheckpointSaved, DownloadProgress, EpochEnded, Event, Notice, RunFinished, RunStarted
 
 
 def format_duration(seconds: float | None) -> str:
@@ -52,3 +52,33 @@ def run_result(summary: dict[str, Any], compact: bool = False) -> str:
         duration = format_duration(summary["train_seconds"])
         parts.append(duration if compact else f"trained {duration}")
     return ", ".join(parts)
+
+
+def describe_event(event: Event) -> tuple[str, str] | None:
+    """(level, text) for the events worth a line in the dashboard's log and the CLI's output; progress and evaluations
+    have their own panels and bars."""
+    if isinstance(event, RunStarted):
+        config = event.config
+        resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+        return "info", (
+            f"run started: {config['model']} on {config['dataset']}, {event.parameters:,} parameters,"
+            f" {event.train_size:,}/{event.val_size:,}/{event.test_size:,} train/val/test images,"
+            f" {event.device} ({event.device_name}){resumed}; folder {event.run_dir}"
+        )
+    if isinstance(event, EpochEnded):
+        return "info", (
+            f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc {event.train_accuracy:.4f},"
+            f" val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f} F1 {event.val_f1:.4f}"
+        )
+    if isinstance(event, CheckpointSaved):
+        return "info", f"checkpoint {event.kind} (epoch {event.epoch}): {event.path}"
+    if isinstance(event, Notice):
+        return event.level, event.message
+    if isinstance(event, RunFinished):
+        level = "success" if event.status == "completed" else "warning" if event.status == "stopped" else "error"
+        result = run_result(event.summary)
+        return (
+            level,
+            f"run {event.status}: {event.message}; {result + '; ' if result else ''}folder {event.run_dir or '(none)'}",
+        )
+    return None

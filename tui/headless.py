@@ -29,14 +29,16 @@ from engine.events import (
     RunStarted,
 )
 from engine.runs import RunRecord, list_runs
-from tui.formatting import download_figures, format_duration, format_metric
-from tui.run_columns import NAME, RESULTS, STATUS, setting_columns, sortable_columns
+from tui.formatting import describe_event, download_figures, format_duration, format_metric
+from tui.run_columns import command_columns, sortable_columns
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 
-if TYPE_CHECKING:  # engine.inspect imports torch: only when a command needs it
-    from engine.inspect import ImagePrediction
+if TYPE_CHECKING:  # engine.predict imports torch: only when a command needs it
+    from engine.predict import ImagePrediction
 
 EXIT_OK, EXIT_FAILED = 0, 1
+# The dashboard's log lines, styled for a scrolling terminal: checkpoints dim, notices stand out.
+LINE_STYLES: dict[type, str] = {RunStarted: "", EpochEnded: "", CheckpointSaved: "dim", Notice: "yellow"}
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -75,9 +77,10 @@ def train_with_progress(
     events: queue.Queue[Event] = queue.Queue()
     if resume_dir is not None:
         trainer = Trainer.from_run(resume_dir, data_dir=data_dir, emit=events.put, download=download)
-        config = trainer.config
-    else:
+    elif config is not None:
         trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
+    else:
+        raise ValueError("train_with_progress needs a config, or a run folder to resume")
     received: list[int] = []
 
     def stop_on_signal(number: int, _frame: Any) -> None:
@@ -103,14 +106,7 @@ def train_with_progress(
         with progress:
             while True:
                 event = events.get()
-                if isinstance(event, RunStarted):
-                    console.print(
-                        f"[bold]{config.model}[/] on {config.dataset}: {event.parameters:,} parameters,"
-                        f" {event.train_size:,}/{event.val_size:,}/{event.test_size:,} train/val/test images,"
-                        f" {event.device} ({event.device_name})"
-                    )
-                    console.print(f"run folder: {event.run_dir}")
-                elif isinstance(event, DownloadProgress):
+                if isinstance(event, DownloadProgress):
                     if event.file not in downloads:
                         downloads[event.file] = progress.add_task(event.file, total=event.total_bytes, figures="")
                     progress.update(
@@ -120,26 +116,27 @@ def train_with_progress(
                         figures=download_figures(event),
                     )
                 elif isinstance(event, BatchProgress):
-                    fields = dict(
-                        description=f"epoch {event.epoch}/{event.epochs}",
-                        figures=f"{event.step}/{event.steps_per_epoch}  loss {event.loss:.4f}"
-                        f"  {event.images_per_second:,.0f} img/s  ETA {format_duration(event.eta_seconds)}",
+                    description = f"epoch {event.epoch}/{event.epochs}"
+                    figures = (
+                        f"{event.step}/{event.steps_per_epoch}  loss {event.loss:.4f}"
+                        f"  {event.images_per_second:,.0f} img/s  ETA {format_duration(event.eta_seconds)}"
                     )
                     if task is None:
-                        task = progress.add_task(total=event.steps_per_epoch, **fields)
-                    progress.update(task, completed=event.step, total=event.steps_per_epoch, **fields)
-                elif isinstance(event, EpochEnded):
-                    progress.console.print(
-                        f"epoch {event.epoch}/{event.epochs}: train loss {event.train_loss:.4f} acc"
-                        f" {event.train_accuracy:.4f} | val loss {event.val_loss:.4f} acc {event.val_accuracy:.4f}"
-                        f" F1 {event.val_f1:.4f} | {event.seconds:.1f}s"
+                        task = progress.add_task(description, total=event.steps_per_epoch, figures=figures)
+                    progress.update(
+                        task,
+                        completed=event.step,
+                        total=event.steps_per_epoch,
+                        description=description,
+                        figures=figures,
                     )
-                elif isinstance(event, CheckpointSaved) and event.kind == "best":
-                    progress.console.print(f"  saved {event.path}", style="dim")
-                elif isinstance(event, Notice):
-                    progress.console.print(f"{event.level}: {event.message}", style="yellow")
                 elif isinstance(event, RunFinished):
                     break
+                elif isinstance(event, CheckpointSaved | EpochEnded | Notice | RunStarted):
+                    level, text = describe_event(event) or ("info", "")
+                    if isinstance(event, Notice):
+                        text = f"{level}: {text}"
+                    progress.console.print(text, style=LINE_STYLES[type(event)], markup=False, highlight=False)
         thread.join()
     finally:
         for number, handler in previous.items():
@@ -168,7 +165,7 @@ def train_with_progress(
 def runs_table(runs_dir: Path, runs: list[RunRecord]) -> Table:
     """One row per run, in the given order, with a column for each setting that differs between them."""
     table = Table(title=f"runs in {runs_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    columns = [NAME, *setting_columns(runs), *RESULTS, STATUS]
+    columns = command_columns(runs)
     for column in columns:
         table.add_column(column.heading, justify=column.justify, no_wrap=True)
     # Run names and statuses are what `--resume` and `export` take: never cut them short, even when narrow.
@@ -223,12 +220,20 @@ def prediction_record(class_names: tuple[str, ...], result: ImagePrediction) -> 
     """One image's row for the table, --json and --csv: the prediction, its probability, every class's, or the
     error."""
     probabilities = result.probabilities
-    best = None if probabilities is None else max(range(len(probabilities)), key=probabilities.__getitem__)
+    if probabilities is None:
+        return {
+            "image": str(result.path),
+            "prediction": None,
+            "probability": None,
+            "probabilities": None,
+            "error": result.error,
+        }
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
     return {
         "image": str(result.path),
-        "prediction": None if best is None else class_names[best],
-        "probability": None if best is None else probabilities[best],
-        "probabilities": None if probabilities is None else dict(zip(class_names, probabilities, strict=True)),
+        "prediction": class_names[best],
+        "probability": probabilities[best],
+        "probabilities": dict(zip(class_names, probabilities, strict=True)),
         "error": result.error,
     }
 
@@ -259,7 +264,7 @@ def predictions_table(run_name: str, class_names: tuple[str, ...], records: list
 def predict_and_print(runs_dir: Path, run: str, paths: list[Path], output: str = "table") -> int:
     """Classify image files (and the images in folders) with a run's best model, loaded once: a table, or
     JSON or CSV for scripts. A file that cannot be read is a row with its error; the exit status is then 1."""
-    from engine.inspect import predict_images
+    from engine.predict import predict_images
     from engine.runs import find_run
 
     run_dir = find_run(runs_dir, str(run))

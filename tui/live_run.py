@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict
-from typing import Any
 
 from engine.events import (
     BatchProgress,
@@ -24,9 +22,8 @@ FINISHED_STATUS = {"completed": "finished", "stopped": "stopped", "failed": "fai
 class LiveRun:
     """Series for the charts, the latest progress and evaluation, and the run's status.
 
-    Progress and epoch-end events skip the app's message queue: the training thread appends them to `pending`
-    (a deque, safe across threads) and the once-a-second display tick folds them in. Up to twenty progress
-    events a second, and on a GPU several epochs a second, cost the UI thread one wake-up and one redraw.
+    The training thread appends every event to `pending` (a deque, safe across threads), in order; the Train
+    tab folds them in on its display tick, or at once for the events that wake it (tui/tabs/train.py).
     """
 
     def __init__(self) -> None:
@@ -34,7 +31,7 @@ class LiveRun:
         self.progress: BatchProgress | None = None
         self.pending: deque[Event] = deque()
         self.train_loss = BoundedSeries()
-        self.epochs: list[dict[str, Any]] = []  # EpochEnded as dicts: the shape metrics.jsonl holds
+        self.epochs: list[EpochEnded] = []
         self.evaluation: Evaluated | None = None
         self.paused = False
         self.finished: RunFinished | None = None
@@ -46,7 +43,7 @@ class LiveRun:
             self.progress = event
             self.train_loss.append(event.global_step / event.steps_per_epoch, event.loss)
         elif isinstance(event, EpochEnded):
-            self.epochs.append(asdict(event))
+            self.epochs.append(event)
         elif isinstance(event, Evaluated):
             self.evaluation = event
         elif isinstance(event, PauseChanged):

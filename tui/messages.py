@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual.message import Message
 
 from engine.events import Event
 from engine.runs import RunRecord
+from tui.engine_api import DeviceEntry, ModelEntry
 
 
-class EngineEvent(Message):
-    """One trainer event other than BatchProgress (see LiveRun), posted from the training thread
-    (post_message is thread-safe and never blocks)."""
+class EngineEvent(Message, bubble=False):
+    """One trainer event that does not wait for the display tick, posted from the training thread to the Train
+    tab (post_message is thread-safe and never blocks); it wakes the tab to draw its queue."""
 
     def __init__(self, event: Event) -> None:
         super().__init__()
@@ -25,8 +26,8 @@ class EngineEvent(Message):
 class CatalogLoaded(Message):
     """The devices and models, loaded off the first frame (they need torch)."""
 
-    devices: list[Any]  # engine.devices.DeviceInfo
-    models: list[Any]  # engine.models.ModelInfo
+    devices: Sequence[DeviceEntry]
+    models: Sequence[ModelEntry]
 
 
 @dataclass

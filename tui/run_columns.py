@@ -107,6 +107,16 @@ def setting_columns(runs: list[RunRecord]) -> list[RunColumn]:
     return [setting_column(name) for name in differing_settings(runs)]
 
 
+def tab_columns(runs: list[RunRecord]) -> list[RunColumn]:
+    """The Runs tab's: status straight after the run's date and model, then the settings that differ, results last."""
+    return [DATE, DATA_MODEL, STATUS, *setting_columns(runs), *RESULTS]
+
+
+def command_columns(runs: list[RunRecord]) -> list[RunColumn]:
+    """`mnist-tui runs`': the run's full name (what --resume and export take) first, its status last."""
+    return [NAME, *setting_columns(runs), *RESULTS, STATUS]
+
+
 def sortable_columns() -> list[RunColumn]:
     """Every column a runs table can show, for `mnist-tui runs --sort`."""
     return [NAME, DATE, DATA_MODEL, STATUS, *RESULTS, *map(setting_column, SETTING_HEADINGS)]

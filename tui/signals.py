@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 if hasattr(signal, "SIGHUP"):
     SIGNAL_EXIT[signal.SIGHUP] = 129
 

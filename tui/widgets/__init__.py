@@ -1,1 +1,1 @@
-"""The dashboard's widgets, grouped by what the user sees."""
+"""Leaf widgets the tabs are built from: charts, the progress line, the log, matrices, digits, the canvas."""

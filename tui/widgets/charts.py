@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -13,7 +14,10 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
+from engine.events import EpochEnded
 from tui.series import DEFAULT_CAPACITY
+
+T = TypeVar("T")
 
 MIN_REDRAW_INTERVAL = 0.1  # seconds: by default charts redraw at most ~10 times a second
 EPOCH_MARKER = "●"
@@ -113,7 +117,7 @@ class LineChart(PlotextPlot):
         return super().render()
 
 
-def thinned(records: list[dict[str, Any]], limit: int = DEFAULT_CAPACITY) -> list[dict[str, Any]]:
+def thinned(records: Sequence[T], limit: int = DEFAULT_CAPACITY) -> Sequence[T]:
     """At most `limit` records, evenly spaced, always keeping the last: long runs draw as fast as short ones."""
     if len(records) <= limit:
         return records
@@ -121,13 +125,13 @@ def thinned(records: list[dict[str, Any]], limit: int = DEFAULT_CAPACITY) -> lis
     return [records[round(i * step)] for i in range(limit)]
 
 
-def _per_epoch_line(label: str, epochs: list[dict[str, Any]], key: str, color: str) -> Line:
+def _per_epoch_line(label: str, epochs: Sequence[EpochEnded], key: str, color: str) -> Line:
     shown = thinned(epochs)
-    xs = [float(e["epoch"]) for e in shown]
-    return Line(label, xs, [e[key] for e in shown], color, per_epoch=len(shown) <= MAX_MARKED_POINTS)
+    xs = [float(e.epoch) for e in shown]
+    return Line(label, xs, [getattr(e, key) for e in shown], color, per_epoch=len(shown) <= MAX_MARKED_POINTS)
 
 
-def epoch_lines(epochs: list[dict[str, Any]], metric: str) -> list[Line]:
+def epoch_lines(epochs: Sequence[EpochEnded], metric: str) -> list[Line]:
     """Train and validation lines of one metric ("loss" or "accuracy") from epoch records."""
     return [
         _per_epoch_line(f"train {metric}", epochs, f"train_{metric}", "cyan"),
@@ -135,6 +139,6 @@ def epoch_lines(epochs: list[dict[str, Any]], metric: str) -> list[Line]:
     ]
 
 
-def comparison_lines(runs: list[tuple[str, list[dict[str, Any]]]], key: str) -> list[Line]:
+def comparison_lines(runs: list[tuple[str, list[EpochEnded]]], key: str) -> list[Line]:
     """One line per run of the same per-epoch value, for overlaying several runs."""
     return [_per_epoch_line(name, epochs, key, PALETTE[i % len(PALETTE)]) for i, (name, epochs) in enumerate(runs)]

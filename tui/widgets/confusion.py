@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich import box
 from rich.console import Group, RenderableType
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
+
+from engine.events import Evaluated
 
 SPLIT_NAMES = {"val": "validation", "test": "test"}
 ROW_LABEL_WIDTH = 8
@@ -25,10 +25,10 @@ def _heat(count: int, row_total: int, diagonal: bool) -> Style:
     return Style(color="white", bgcolor="rgb({},{},{})".format(*background), bold=diagonal)
 
 
-def confusion_table(evaluation: dict[str, Any]) -> Table:
+def confusion_table(evaluation: Evaluated) -> Table:
     """Rows are true classes, columns predicted classes; each cell holds its count."""
-    matrix: list[list[int]] = [list(row) for row in evaluation["confusion"]]
-    names = [row["name"] for row in evaluation["per_class"]]
+    matrix: list[list[int]] = [list(row) for row in evaluation.confusion]
+    names = [row.name for row in evaluation.per_class]
     width = max(3, len(str(max((max(row) for row in matrix), default=0))))
     table = Table(box=box.SIMPLE_HEAD, padding=0, collapse_padding=True, show_edge=False, pad_edge=False)
     table.add_column("true", justify="right", no_wrap=True, max_width=ROW_LABEL_WIDTH, style="bold")
@@ -42,26 +42,26 @@ def confusion_table(evaluation: dict[str, Any]) -> Table:
     return table
 
 
-def class_report_table(evaluation: dict[str, Any]) -> Table:
+def class_report_table(evaluation: Evaluated) -> Table:
     """Precision, recall and F1 per class, on the same rows as the matrix beside it."""
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, pad_edge=False)
     for column in ("prec", "recall", "F1"):
         table.add_column(column, justify="right", min_width=6, no_wrap=True)
-    for row in evaluation["per_class"]:
-        table.add_row(f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}")
+    for row in evaluation.per_class:
+        table.add_row(f"{row.precision:.3f}", f"{row.recall:.3f}", f"{row.f1:.3f}")
     return table
 
 
-def evaluation_title(evaluation: dict[str, Any]) -> str:
-    split = SPLIT_NAMES.get(evaluation["split"], evaluation["split"])
-    total = sum(sum(row) for row in evaluation["confusion"])
+def evaluation_title(evaluation: Evaluated) -> str:
+    split = SPLIT_NAMES.get(evaluation.split, evaluation.split)
+    total = sum(sum(row) for row in evaluation.confusion)
     return (
-        f"{split}, epoch {evaluation['epoch']}: accuracy {evaluation['accuracy']:.4f},"
-        f" macro F1 {evaluation['f1']:.4f}, {total:,} images"
+        f"{split}, epoch {evaluation.epoch}: accuracy {evaluation.accuracy:.4f},"
+        f" macro F1 {evaluation.f1:.4f}, {total:,} images"
     )
 
 
-def evaluation_renderable(evaluation: dict[str, Any]) -> RenderableType:
+def evaluation_renderable(evaluation: Evaluated) -> RenderableType:
     grid = Table.grid(padding=(0, 1))
     grid.add_row(confusion_table(evaluation), class_report_table(evaluation))
     legend = Text("rows: true class, columns: predicted class; green: correct, red: confused", style="dim")
@@ -73,8 +73,8 @@ class ConfusionView(Static):
 
     def __init__(self, placeholder: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(Text(placeholder, style="dim"), id=id, classes=classes)
-        self.evaluation: dict[str, Any] | None = None
+        self.evaluation: Evaluated | None = None
 
-    def show(self, evaluation: dict[str, Any] | None, placeholder: str = "no evaluation yet") -> None:
+    def show(self, evaluation: Evaluated | None, placeholder: str = "no evaluation yet") -> None:
         self.evaluation = evaluation
         self.update(evaluation_renderable(evaluation) if evaluation else Text(placeholder, style="dim"))

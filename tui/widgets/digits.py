@@ -17,7 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 UPPER_HALF = "▀"
-Pixels = Sequence[Sequence[int]] | bytes
+Pixels = Sequence[Sequence[float]] | bytes
 
 
 def pixel_rows(pixels: Pixels, width: int = 28) -> list[list[int]]:
@@ -77,7 +77,3 @@ class DigitImage:
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(self.width * self.scale, self.width * self.scale)
-
-    @property
-    def cell_height(self) -> int:
-        return (len(self.rows) + 1) // 2 if self.scale == 1 else len(self.rows)

@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Static
-from textual.worker import get_current_worker
 
 from tui.widgets.digits import DigitImage
-from tui.widgets.matrix import SelectableConfusionMatrix
-from tui.widgets.newest_run import FollowsNewestRun
-from tui.widgets.report import ClassReport
+
+if TYPE_CHECKING:  # engine.predict imports torch
+    from engine.predict import Mistake
 
 CELL_WIDTH = 30  # a 28-cell digit plus a gap
 CELL_HEIGHT = 16  # 14 rows of half blocks, a caption, a gap
 
 
-def filter_mistakes(mistakes: Sequence[Any], pair: tuple[int, int] | None) -> list[Any]:
+def filter_mistakes(mistakes: Sequence[Mistake], pair: tuple[int, int] | None) -> list[Mistake]:
     """The mistakes of one (true, predicted) cell, in their order (worst first); all of them for None."""
     if pair is None:
         return list(mistakes)
@@ -47,11 +40,11 @@ class MistakeGallery(Widget):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id)
-        self.mistakes: list[Any] = []
+        self.mistakes: list[Mistake] = []
         self.class_names: Sequence[str] = tuple(str(digit) for digit in range(10))
         self.empty_message = "no mistakes to show"
 
-    def show(self, mistakes: Sequence[Any], class_names: Sequence[str], empty_message: str) -> None:
+    def show(self, mistakes: Sequence[Mistake], class_names: Sequence[str], empty_message: str) -> None:
         self.mistakes = list(mistakes)
         self.class_names = class_names
         self.empty_message = empty_message
@@ -75,7 +68,7 @@ class MistakeGallery(Widget):
     def validate_page(self, page: int) -> int:
         return max(0, min(page, self.page_count - 1))
 
-    def visible(self) -> list[Any]:
+    def page_mistakes(self) -> list[Mistake]:
         start = self.page * self.page_size
         return self.mistakes[start : start + self.page_size]
 
@@ -87,7 +80,7 @@ class MistakeGallery(Widget):
         """The page size changed with the widget's size, so page counts shown elsewhere are stale."""
 
     def render(self) -> Table | Text:
-        shown = self.visible()
+        shown = self.page_mistakes()
         if not shown:
             return Text(self.empty_message, style="dim")
         columns, _ = self.grid_shape
@@ -114,159 +107,3 @@ class MistakeGallery(Widget):
         for start in range(0, len(cells), columns):
             grid.add_row(*cells[start : start + columns])
         return grid
-
-
-class MistakesTab(FollowsNewestRun, Vertical):
-    """The "Mistakes" tab: confusion matrix + per-class report on the left, the gallery on the right.
-
-    Mount:   `with TabPane("Mistakes"): yield MistakesTab(data_dir=data_dir, runs_dir=runs_dir)`
-    Drive:   `tab.show_run(run_dir)` (e.g. on RunFinished, or when a run is picked in the Runs tab);
-             with no call, it shows the newest run in runs_dir that has a checkpoint when first shown.
-             `tab.filter_pair(true, predicted)` / `tab.clear_filter()` from outside (e.g. the dashboard's matrix).
-    Handles: `SelectableConfusionMatrix.CellSelected` from its own matrix (filters the gallery).
-    Posts:   `MistakesTab.Inspected(inspection)` when a run's mistakes are in (an engine.inspect.Inspection:
-             run_dir, split, class_names, evaluated, mistakes), `MistakesTab.Failed(message)` when they
-             cannot be computed (the tab shows the message too). Both bubble up to the app.
-    Keys:    arrows + enter on the matrix, `w` worst cell, `n`/`b` (or PageDown/PageUp) page, `a` all mistakes.
-    Loading scores the run's best model on its split in a thread worker (torch stays out of the UI thread).
-    """
-
-    DEFAULT_CSS = """
-    MistakesTab { height: 1fr; }
-    MistakesTab #mistakes-status { height: auto; padding: 0 1; }
-    MistakesTab #mistakes-left { width: auto; max-width: 60; padding: 0 1; }
-    MistakesTab #mistakes-right { width: 1fr; padding: 0 1; }
-    MistakesTab #gallery-header { height: auto; }
-    MistakesTab SelectableConfusionMatrix { margin-bottom: 1; }
-    """
-    BINDINGS = [
-        Binding("n,pagedown", "page(1)", "next page"),
-        Binding("b,pageup", "page(-1)", "previous page"),  # not p: that pauses training everywhere
-        Binding("a", "clear_filter", "all mistakes"),
-    ]
-
-    class Inspected(Message):
-        def __init__(self, inspection: Any):
-            super().__init__()
-            self.inspection = inspection
-
-    def __init__(self, *, data_dir: Path, runs_dir: Path, id: str | None = None):
-        super().__init__(id=id)
-        self.data_dir = Path(data_dir)
-        self.runs_dir = Path(runs_dir)
-        self.inspection: Any = None
-        self.pair: tuple[int, int] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="mistakes-status")
-        with Horizontal():
-            with Vertical(id="mistakes-left"):
-                yield SelectableConfusionMatrix(id="mistakes-matrix")
-                yield ClassReport(id="mistakes-report")
-            with Vertical(id="mistakes-right"):
-                yield Static("", id="gallery-header")
-                yield MistakeGallery(id="gallery")
-
-    def load_newest(self) -> None:
-        self._status("looking for a run with a checkpoint ...")
-        self._load(None, None)
-
-    def show_run(self, run_dir: Path | str, split: str | None = None) -> None:
-        """Score `run_dir`'s best model on `split` (default: test if the run got there, else val) and show it."""
-        self.requested = True
-        self._status(f"scoring {Path(run_dir).name} ... (loading the model and the data)")
-        self._load(Path(run_dir), split)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="inspect")
-    def _load(self, run_dir: Path | None, split: str | None) -> None:
-        from engine.checkpoints import CheckpointError
-        from engine.inspect import inspect_run
-
-        try:
-            if run_dir is None:
-                run_dir = self.newest_run_or_say_none()
-                if run_dir is None:
-                    return
-            inspection = inspect_run(run_dir, self.data_dir, split)
-            if not get_current_worker().is_cancelled:  # else another run was asked for meanwhile
-                self.post_message(self.Inspected(inspection))
-        except CheckpointError as error:
-            self.post_message(self.Failed(f"{error}: this run has no usable checkpoint yet"))
-        except Exception as error:  # a bad run folder or missing data must not take the app down
-            self.post_message(self.Failed(str(error) or type(error).__name__))
-
-    def on_mistakes_tab_inspected(self, message: Inspected) -> None:
-        inspection = message.inspection
-        self.inspection = inspection
-        self.pair = None
-        evaluated = inspection.evaluated
-        self.query_one(SelectableConfusionMatrix).show(evaluated.confusion, inspection.class_names)
-        self.query_one(ClassReport).show(evaluated)
-        self._status(
-            f"[b]{Path(inspection.run_dir).name}[/b]: {len(inspection.mistakes):,} mistakes on the"
-            f" {inspection.split} split (accuracy {evaluated.accuracy:.4f}, macro F1 {evaluated.f1:.4f})"
-            " [dim]- on the matrix ([b]tab[/b] to it): arrows, enter shows a cell's mistakes, w worst cell;"
-            " a all, n/b page[/dim]"
-        )
-        self._refresh_gallery()
-
-    def on_mistake_gallery_resized(self, message: MistakeGallery.Resized) -> None:
-        if self.inspection is not None:
-            self._update_header()
-
-    def on_follows_newest_run_failed(self, message: FollowsNewestRun.Failed) -> None:
-        self._status(f"[red]{message.message}[/red]")
-
-    def on_selectable_confusion_matrix_cell_selected(self, message: SelectableConfusionMatrix.CellSelected) -> None:
-        message.stop()
-        self.filter_pair(message.true, message.predicted)
-
-    def filter_pair(self, true: int, predicted: int) -> None:
-        """Show only the images of class `true` predicted as `predicted`."""
-        self.pair = (true, predicted)
-        self._refresh_gallery()
-
-    def action_clear_filter(self) -> None:
-        self.clear_filter()
-
-    def clear_filter(self) -> None:
-        self.pair = None
-        self._refresh_gallery()
-
-    def action_page(self, step: int) -> None:
-        gallery = self.query_one(MistakeGallery)
-        gallery.page += step
-        self._update_header()
-
-    @property
-    def shown_mistakes(self) -> list[Any]:
-        """The mistakes the gallery pages through: all, or the selected cell's."""
-        return filter_mistakes(self.inspection.mistakes if self.inspection else (), self.pair)
-
-    def _refresh_gallery(self) -> None:
-        if self.inspection is None:
-            return
-        names = self.inspection.class_names
-        if self.pair is not None and self.pair[0] == self.pair[1]:
-            empty = f"true {names[self.pair[0]]} predicted {names[self.pair[1]]} is correct: no mistakes there"
-        elif self.pair is not None:
-            empty = f"no {names[self.pair[0]]} was predicted as {names[self.pair[1]]}"
-        else:
-            empty = "no mistakes: every image is classified correctly"
-        self.query_one(MistakeGallery).show(self.shown_mistakes, names, empty)
-        self._update_header()
-
-    def _update_header(self) -> None:
-        gallery = self.query_one(MistakeGallery)
-        names = self.inspection.class_names
-        which = (
-            f"true [green]{names[self.pair[0]]}[/green] predicted [red]{names[self.pair[1]]}[/red]"
-            if self.pair
-            else "all mistakes"
-        )
-        self.query_one("#gallery-header", Static).update(
-            f"{which}: {len(gallery.mistakes):,}, worst first - page {gallery.page + 1}/{gallery.page_count}"
-        )
-
-    def _status(self, markup: str) -> None:
-        self.query_one("#mistakes-status", Static).update(markup)

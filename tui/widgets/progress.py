@@ -25,9 +25,8 @@ def progress_text(progress: BatchProgress) -> str:
 class ProgressPanel(Widget):
     """One line of figures over a bar for the whole run (all epochs' steps).
 
-    One widget, repainted only when the display tick hands it new progress: every screen update walks the
-    whole visible screen (~8 ms of the UI thread here), and Textual's ProgressBar, four widgets, also
-    repaints once a second on a timer of its own, which doubled the updates while training.
+    One widget, repainted only when the display tick hands it new progress: every screen update costs the UI
+    thread (and so training) time, and Textual's ProgressBar repaints on a timer of its own.
     """
 
     DEFAULT_CSS = """

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from engine.runs import RunRecord
-from tui.run_columns import DATA_MODEL, DATE, RESULTS, STATUS, RunColumn, run_date, setting_columns, sort_key
+from tui.run_columns import DATE, STATUS, RunColumn, run_date, sort_key, tab_columns
 from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
 from tui.widgets.confusion import ConfusionView
 
@@ -38,11 +38,6 @@ class Cell:
 
     def __rich__(self) -> Text:
         return self.shown
-
-
-def run_columns(runs: list[RunRecord]) -> list[RunColumn]:
-    """Status straight after the run's date and model, then the settings that differ, results last."""
-    return [DATE, DATA_MODEL, STATUS, *setting_columns(runs), *RESULTS]
 
 
 def run_cell(column: RunColumn, run: RunRecord, marked: bool) -> Cell:
@@ -107,7 +102,7 @@ class RunsPanel(Vertical):
         highlighted run stays highlighted."""
         table = self.query_one(DataTable)
         current = self.highlighted_name
-        self.columns = run_columns(self.runs)
+        self.columns = tab_columns(self.runs)
         if self.sorted_by not in [column.heading for column in self.columns]:  # a setting no longer differs
             self.sorted_by, self.sort_reversed = DATE.heading, True
         rows = {
@@ -124,7 +119,7 @@ class RunsPanel(Vertical):
             table.add_row(*cells, key=name)
         reverse = self.sort_reversed
         table.sort(self.sorted_by, key=lambda cell: sort_key(cell.value, reverse), reverse=reverse)
-        if current in table.rows:
+        if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
 
     @property
@@ -140,7 +135,8 @@ class RunsPanel(Vertical):
 
     @property
     def highlighted(self) -> RunRecord | None:
-        return self.runs_by_name.get(self.highlighted_name)
+        name = self.highlighted_name
+        return self.runs_by_name.get(name) if name is not None else None
 
     def action_sort(self) -> None:
         """Sort by the next column, smallest first (`O` reverses)."""

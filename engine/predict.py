@@ -1,16 +1,20 @@
-"""Inspecting a trained run: its mistakes on a split, and classifying new drawings or image files.
+"""Prediction with a model: a split's predictions, a run's mistakes, and classifying drawings or image files.
 
-Everything returned is plain Python (ints, floats, bytes, the frozen events), so the UI never touches a tensor.
+Computing only: writing files is engine/export.py's. Everything returned is plain Python (ints, floats, bytes,
+the frozen events), so the UI never touches a tensor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
@@ -20,15 +24,49 @@ from engine.config import RunConfig
 from engine.events import Evaluated, Split
 from engine.metrics import evaluate_predictions
 from engine.runs import load_run
-from engine.trainer import predict_split
 
-MISTAKES_PNG = "mistakes.png"
 FIT_SIDE = 20  # MNIST scaled each digit's bounding box to fit 20x20 ...
 SIDE = datamod.IMAGE_SIDE  # ... then centred it by its centre of mass in 28x28
+# Large enough for a GPU with these small models; small enough that a batch's activations stay below
+# glibc's mmap threshold (engine/__init__.py), where fresh pages would be faulted in every batch.
+EVAL_BATCH_SIZE = 512
 
 
 class InspectError(RuntimeError):
     """An image or drawing that cannot be classified; the message says why and what to do."""
+
+
+@dataclass
+class SplitPredictions:
+    loss: float
+    predicted: np.ndarray  # class index per image
+    confidence: np.ndarray  # softmax probability of the predicted class
+
+
+@torch.inference_mode()
+def predict_split(
+    model: nn.Module,
+    split: datamod.DeviceSplit,
+    normalize: datamod.Normalizer,
+    autocast: Callable[[], Any] = nullcontext,
+) -> SplitPredictions:
+    """Evaluate in large batches, results kept on the device: one wait for a GPU per split, not one per batch."""
+    model.eval()
+    loss_sum = torch.zeros((), device=split.labels.device)
+    predicted, confidence = [], []
+    for pixels, labels in split.batches(EVAL_BATCH_SIZE):
+        with autocast():
+            logits = model(normalize(pixels))
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        probabilities, classes = logits.softmax(1).max(1)
+        predicted.append(classes)
+        confidence.append(probabilities)
+    return SplitPredictions(
+        loss=loss_sum.item() / max(1, len(split)),
+        predicted=torch.cat(predicted).cpu().numpy(),
+        confidence=torch.cat(confidence).cpu().numpy(),
+    )
 
 
 @dataclass(frozen=True)
@@ -98,10 +136,6 @@ def inspect_run(run_dir: Path, data_dir: Path, split: Split | None = None, devic
         for i in worst_first
     )
     return Inspection(str(Path(run_dir)), split, class_names, evaluated, mistakes)
-
-
-def mistakes(run_dir: Path, data_dir: Path, split: Split | None = None, device: str = "cpu") -> list[Mistake]:
-    return list(inspect_run(run_dir, data_dir, split, device).mistakes)
 
 
 def _gray255(pixels: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
@@ -232,13 +266,3 @@ def predict_images(
             except InspectError as error:
                 results.append(ImagePrediction(file, None, str(error)))
     return predictor.class_names, results
-
-
-def export_mistakes(run_dir: Path, data_dir: Path, split: Split | None = None) -> Path:
-    """Write mistakes.png (the worst mistakes with their labels) into the run folder; return its path."""
-    from engine.export import plot_mistakes
-
-    inspection = inspect_run(run_dir, data_dir, split)
-    path = Path(run_dir) / MISTAKES_PNG
-    plot_mistakes(inspection, path)
-    return path

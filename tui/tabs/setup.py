@@ -7,6 +7,7 @@ The model and device lists need torch, so they arrive later through `set_catalog
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, RunConfig, field_errors
+from engine.config import DATASETS, OPTIMIZERS, SCHEDULES, RunConfig, field_errors, recipe_config
+from engine.recipes import MODEL_NAMES, RECIPES
+from tui.engine_api import DeviceEntry, ModelEntry
 from tui.formatting import format_switch
 
 AUTO_DEVICE = "auto"
@@ -42,7 +45,6 @@ FIELDS = (
     Field("augment", "augmentation", "bool"),
     Field("amp", "mixed precision", "bool"),
 )
-FIELD_NAMES = tuple(field.name for field in FIELDS)
 PARSE_ERRORS = {
     "int": "must be a whole number",
     "float": "must be a number, e.g. 0.003",
@@ -92,9 +94,8 @@ class SetupPanel(VerticalScroll):
     def __init__(self, config: RunConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.base = config  # settings without a field (weight decay, validation size, compile) come from here
-        self.models: dict[str, Any] = {}  # name -> engine.models.ModelInfo, once loaded
+        self.models: dict[str, ModelEntry] = {}  # by name, once loaded
         self.errors: dict[str, str] = {}
-        self.initial = config
 
     def compose(self) -> ComposeResult:
         for field in FIELDS:
@@ -123,7 +124,7 @@ class SetupPanel(VerticalScroll):
             "dataset": DATASETS,
             "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES,
-            "model": (value,),
+            "model": MODEL_NAMES if value in MODEL_NAMES else (*MODEL_NAMES, value),
             "device": (value,),
         }[field.name]
         return Select(
@@ -135,7 +136,7 @@ class SetupPanel(VerticalScroll):
 
     # --- catalog ------------------------------------------------------------------------------------
 
-    def set_catalog(self, devices: list[Any], models: list[Any]) -> None:
+    def set_catalog(self, devices: Sequence[DeviceEntry], models: Sequence[ModelEntry]) -> None:
         """Fill the device and model pickers (engine.devices.DeviceInfo, engine.models.ModelInfo)."""
         self.models = {info.name: info for info in models}
         current = self.base.device
@@ -154,12 +155,9 @@ class SetupPanel(VerticalScroll):
         self._describe_model()
         self.validate_fields()
 
-    def apply_recipe(self, model: str, overrides: dict[str, Any] | None = None) -> None:
-        """Fill every field from the model's recipe, then the given overrides (the command line's options)."""
-        info = self.models.get(model)
-        recipe = dict(info.recipe) if info else {}
-        keep = {"dataset": self.base.dataset, "device": self.base.device}
-        self.base = RunConfig.from_dict({**keep, **recipe, **(overrides or {}), "model": model})
+    def apply_recipe(self, model: str) -> None:
+        """Fill every field from the model's recipe, keeping the dataset and the device."""
+        self.base = recipe_config(model, self.base)
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             for field in FIELDS:
                 widget = self.query_one(f"#field-{field.name}")
@@ -168,7 +166,7 @@ class SetupPanel(VerticalScroll):
                     widget.value = _format(value)
                 elif isinstance(widget, Select) and field.name not in ("device", "model"):
                     widget.value = value
-                elif field.name == "model" and value in self.models:
+                elif isinstance(widget, Select) and value in self.models:
                     widget.value = value  # an unknown name stays out of the picker; its field shows why
                 elif isinstance(widget, Checkbox):
                     widget.value = bool(value)
@@ -177,7 +175,11 @@ class SetupPanel(VerticalScroll):
 
     def _describe_model(self) -> None:
         info = self.models.get(self.base.model)
-        text = f"{info.description}; {info.parameters:,} parameters" if info else "loading models…"
+        recipe = RECIPES.get(self.base.model)
+        if info is not None:
+            text = f"{info.description}; {info.parameters:,} parameters"
+        else:  # the parameter count needs the model built, so torch
+            text = f"{recipe.description}; counting parameters…" if recipe else "loading models…"
         self.query_one("#model-description", Static).update(text)
 
     # --- values and validation ----------------------------------------------------------------------
@@ -195,7 +197,7 @@ class SetupPanel(VerticalScroll):
                     parse_errors[field.name] = PARSE_ERRORS[field.kind]
             elif isinstance(widget, Select):
                 values[field.name] = None if widget.is_blank() else widget.value
-            else:
+            elif isinstance(widget, Checkbox):
                 values[field.name] = bool(widget.value)
         return values, parse_errors
 
@@ -212,8 +214,7 @@ class SetupPanel(VerticalScroll):
         """Show each field's problem beside it; return them all (empty when the setup can start)."""
         values, parse_errors = self.field_values()
         config = self._config_from(values)
-        model_names = tuple(self.models) or None
-        errors = {**field_errors(config, model_names), **parse_errors}
+        errors = {**field_errors(config), **parse_errors}
         self.errors = errors
         self.query_one("#setup-plan", Static).update(self._plan(config, errors))
         for field in FIELDS:
@@ -230,11 +231,6 @@ class SetupPanel(VerticalScroll):
             f"{config.train_size:,} training and {config.val_count():,} validation images, {steps:,} steps per"
             " epoch; press s to start, ? for every key"
         )
-
-    @property
-    def touched(self) -> bool:
-        """Has the user changed any setting since the panel opened?"""
-        return self.config() != self.initial
 
     def focus_first_error(self) -> None:
         for field in FIELDS:

@@ -1,4 +1,4 @@
-"""engine.inspect: mistakes of a run, MNIST-style preprocessing, classifying drawings and files; the CLI."""
+"""engine.predict: mistakes of a run, MNIST-style preprocessing, classifying drawings and files; the CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from idx import synthetic_digits
 from PIL import Image
 from trained import train_tiny_run
 
-from engine import inspect as inspection
+from engine import export, predict
 from engine.checkpoints import load_model as real_load_model
 from engine.data import load_split
 from engine.runs import load_run
@@ -41,22 +41,22 @@ def test_a_shifted_digit_is_scaled_to_20_pixels_and_centred_by_mass() -> None:
     corner[1:11, 2:7] = 1.0  # a 10 x 5 block in the top-left corner
     shifted = np.roll(corner, (15, 18), axis=(0, 1))  # the same block near the bottom-right
     for drawing in (corner, shifted):
-        result = inspection.preprocess_drawing(drawing)
+        result = predict.preprocess_drawing(drawing)
         assert result.dtype == np.uint8 and result.shape == (28, 28)
         assert ink_box(result) == (20, 10)  # the long side fills 20 pixels, the aspect ratio is kept
         row, column = centre_of_mass(result.astype(float))
         assert abs(row - 13.5) <= 0.5 and abs(column - 13.5) <= 0.5
-    np.testing.assert_array_equal(inspection.preprocess_drawing(corner), inspection.preprocess_drawing(shifted))
+    np.testing.assert_array_equal(predict.preprocess_drawing(corner), predict.preprocess_drawing(shifted))
 
 
 def test_preprocessing_an_empty_drawing_gives_black_and_a_bad_shape_is_refused() -> None:
-    assert not inspection.preprocess_drawing(np.zeros((28, 28))).any()
-    with pytest.raises(inspection.InspectError, match="2-D"):
-        inspection.preprocess_drawing(np.zeros(28))
+    assert not predict.preprocess_drawing(np.zeros((28, 28))).any()
+    with pytest.raises(predict.InspectError, match="2-D"):
+        predict.preprocess_drawing(np.zeros(28))
 
 
 def test_mistakes_are_the_off_diagonal_of_the_confusion_matrix_worst_first(tiny_run: Path, tiny_data: Path) -> None:
-    result = inspection.inspect_run(tiny_run, tiny_data)
+    result = predict.inspect_run(tiny_run, tiny_data)
     assert result.split == "test"
     confusion = np.array(result.evaluated.confusion)
     assert len(result.mistakes) == confusion.sum() - np.trace(confusion) > 0
@@ -69,22 +69,21 @@ def test_mistakes_are_the_off_diagonal_of_the_confusion_matrix_worst_first(tiny_
     # Same weights and data as the trainer's own test evaluation, so the same score.
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert result.evaluated.accuracy == pytest.approx(summary["test_accuracy"])
-    assert [m.index for m in inspection.mistakes(tiny_run, tiny_data)] == [m.index for m in result.mistakes]
 
 
 def test_validation_mistakes_use_the_training_runs_own_split(tiny_run: Path, tiny_data: Path) -> None:
-    result = inspection.inspect_run(tiny_run, tiny_data, split="val")
+    result = predict.inspect_run(tiny_run, tiny_data, split="val")
     run = load_run(tiny_run)
-    best = next(e for e in run.evaluations if e["split"] == "val" and e["epoch"] == result.evaluated.epoch)
-    assert result.evaluated.confusion == tuple(tuple(row) for row in best["confusion"])
+    best = next(e for e in run.evaluations if e.split == "val" and e.epoch == result.evaluated.epoch)
+    assert result.evaluated.confusion == best.confusion
 
 
 def test_a_drawn_canvas_is_classified_by_the_runs_model(tiny_run: Path) -> None:
-    predictor = inspection.Predictor(tiny_run)
+    predictor = predict.Predictor(tiny_run)
     # The tiny data's classes are bright blocks at fixed places, so classify its own images unpreprocessed.
     images, labels = synthetic_digits(40, seed=7)
     right = sum(
-        int(np.argmax(inspection.classify(predictor.model, predictor.normalize, image)) == label)
+        int(np.argmax(predict.classify(predictor.model, predictor.normalize, image)) == label)
         for image, label in zip(images, labels, strict=True)
     )
     assert right >= 30  # one label in ten is noise
@@ -92,13 +91,13 @@ def test_a_drawn_canvas_is_classified_by_the_runs_model(tiny_run: Path) -> None:
     canvas[4:24, 13:15] = 1.0
     probabilities = predictor.predict(canvas)
     assert len(probabilities) == 10 and sum(probabilities) == pytest.approx(1.0, abs=1e-5)
-    expected = inspection.classify(predictor.model, predictor.normalize, inspection.preprocess_drawing(canvas))
+    expected = predict.classify(predictor.model, predictor.normalize, predict.preprocess_drawing(canvas))
     assert probabilities == pytest.approx(expected)
 
 
 def test_mistakes_png_is_written_into_the_run_and_decodes(tiny_run: Path, tiny_data: Path) -> None:
-    path = inspection.export_mistakes(tiny_run, tiny_data)
-    assert path == tiny_run / inspection.MISTAKES_PNG
+    path = export.export_mistakes(tiny_run, tiny_data)
+    assert path == tiny_run / export.MISTAKES_PNG
     with Image.open(path) as image:
         image.verify()
     with Image.open(path) as image:
@@ -110,8 +109,8 @@ def test_dark_on_light_images_are_inverted(tmp_path: Path) -> None:
     ink[5:35, 12:18] = 255
     Image.fromarray(255 - ink).save(tmp_path / "paper.png")
     Image.fromarray(ink).save(tmp_path / "screen.png")
-    np.testing.assert_array_equal(inspection.read_image(tmp_path / "paper.png"), ink)
-    np.testing.assert_array_equal(inspection.read_image(tmp_path / "screen.png"), ink)
+    np.testing.assert_array_equal(predict.read_image(tmp_path / "paper.png"), ink)
+    np.testing.assert_array_equal(predict.read_image(tmp_path / "screen.png"), ink)
 
 
 def save_digits(folder: Path, count: int) -> list[Path]:
@@ -144,7 +143,7 @@ def test_predict_cli_classifies_files_and_folders_loading_the_model_once(
     (tmp_path / "scans" / "torn.png").write_bytes(b"not a picture")
     single = save_digits(tmp_path / "more", 1)[0]
     loads = []
-    monkeypatch.setattr(inspection, "load_model", lambda *a, **k: loads.append(a) or real_load_model(*a, **k))
+    monkeypatch.setattr(predict, "load_model", lambda *a, **k: loads.append(a) or real_load_model(*a, **k))
     args = ["predict", "--runs-dir", str(tiny_run.parent), tiny_run.name, str(single), str(tmp_path / "scans")]
 
     assert main([*args, str(tmp_path / "gone.png"), "--json"]) == 1  # the batch went on past the bad files
@@ -190,9 +189,9 @@ def test_predict_cli_explains_a_bad_image(
 
 
 def test_export_cli_adds_mistakes_png(tiny_run: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tiny_run / inspection.MISTAKES_PNG).unlink(missing_ok=True)
+    (tiny_run / export.MISTAKES_PNG).unlink(missing_ok=True)
     assert main(["export", "--runs-dir", str(tiny_run.parent), tiny_run.name, "--data-dir", str(tiny_data)]) == 0
-    assert (tiny_run / inspection.MISTAKES_PNG).is_file()
+    assert (tiny_run / export.MISTAKES_PNG).is_file()
     assert "mistakes.png" in capsys.readouterr().out
 
 
@@ -200,5 +199,5 @@ def test_a_drawn_one_is_a_one_for_a_model_trained_on_real_mnist(real_data: Path,
     run = train_tiny_run(tmp_path, real_data, limit=12_000, epochs=1, batch_size=128)
     canvas = np.zeros((28, 28))
     canvas[3:25, 13:15] = 1.0  # a vertical stroke, as drawn on the canvas
-    probabilities = inspection.Predictor(run).predict(canvas)
+    probabilities = predict.Predictor(run).predict(canvas)
     assert int(np.argmax(probabilities)) == 1

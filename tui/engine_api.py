@@ -1,0 +1,76 @@
+"""What the dashboard needs from the torch side of the engine, as Protocols: the trainer it drives and the
+catalog of devices and models. The engine's classes and the tests' fakes are both checked against them (mypy),
+so the app has no branch for either alone; nothing here imports torch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from engine.config import RunConfig
+from engine.events import Event, RunFinished
+
+
+class DrivenTrainer(Protocol):
+    """One run, steered from the UI thread while `run()` blocks a worker thread."""
+
+    config: RunConfig
+    error: BaseException | None
+
+    @property
+    def paused(self) -> bool: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def run(self) -> RunFinished: ...
+
+
+class TrainerFactory(Protocol):
+    """The trainer class: builds a trainer for a new run, or for continuing a run from its folder."""
+
+    def __call__(
+        self, config: RunConfig, *, runs_dir: Path, data_dir: Path, emit: Callable[[Event], None]
+    ) -> DrivenTrainer: ...
+
+    def from_run(self, run_dir: Path, *, data_dir: Path, emit: Callable[[Event], None]) -> DrivenTrainer: ...
+
+
+class DeviceEntry(Protocol):
+    """A device the Setup tab offers (engine.devices.DeviceInfo)."""
+
+    @property
+    def name(self) -> str: ...  # "cpu", "cuda:0", ...
+
+    @property
+    def label(self) -> str: ...  # its name and free memory, for the picker
+
+
+class ModelEntry(Protocol):
+    """A model the Setup tab offers (engine.models.ModelInfo)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def parameters(self) -> int: ...
+
+
+Catalog = tuple[Sequence[DeviceEntry], Sequence[ModelEntry]]
+
+
+class DigitClassifier(Protocol):
+    """A run's model kept loaded, classifying drawings (engine.predict.Predictor)."""
+
+    run_dir: Path
+    config: RunConfig
+    class_names: tuple[str, ...]
+
+    def predict(self, pixels: Sequence[Sequence[float]]) -> tuple[float, ...]: ...
