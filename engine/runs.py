@@ -323,6 +323,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def read_summary(path: Path) -> dict[str, Any] | None:
+    """The results row in a run folder's summary.json, or None (still running, killed, or unreadable)."""
+    return _read_json(Path(path) / SUMMARY_FILE)
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The settings in a run folder's config.json; RunsError says why they cannot be read."""
     try:
@@ -340,7 +345,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def _read_run(path: Path) -> RunRecord:
     epochs, evaluations = read_metrics(path)
-    return RunRecord(path, read_config(path), _read_json(path / SUMMARY_FILE), epochs, evaluations)
+    return RunRecord(path, read_config(path), read_summary(path), epochs, evaluations)
 
 
 def load_run(path: Path) -> RunRecord:

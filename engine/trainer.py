@@ -41,6 +41,7 @@ from engine.events import (
 )
 from engine.metrics import evaluate_predictions
 from engine.models import MODEL_NAMES, MODELS, build_model, count_parameters
+from engine.progress import ProgressRecorder
 from engine.runs import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -121,7 +122,7 @@ class Trainer:
         self.config = validate(config, MODEL_NAMES)
         self.runs_dir = Path(runs_dir)
         self.data_dir = Path(data_dir)
-        self.emit = emit
+        self.emit = ProgressRecorder(emit)  # and into the run folder, for a follower in another process
         self.download = download
         self.error: BaseException | None = None  # the exception behind a failed run, for --debug
         self.resume_dir: Path | None = None  # set by from_run: continue that run instead of creating one

@@ -19,6 +19,6 @@ def test_tui_imports_without_torch() -> None:
 
 
 def test_engine_imports_without_textual() -> None:
-    modules = modules_after_import("import engine.trainer, engine.export, engine.runs, engine.events")
+    modules = modules_after_import("import engine.trainer, engine.export, engine.runs, engine.events, engine.progress")
     assert "torch" in modules
     assert "textual" not in modules
