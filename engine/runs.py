@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -258,6 +259,33 @@ def running_pid(path: Path) -> int | None:
     recorded = fields[1] if len(fields) > 1 else None
     if recorded is not None and process_start_time(pid) not in (None, recorded):
         return None  # the trainer died and its id now names another process
+    return pid
+
+
+def signal_trainer(path: Path, number: int) -> int:
+    """Send signal `number` to the process training the run at `path` and return its id.
+
+    RunsError when no live process trains it: a stale lock's id, gone or reused by another process, is never
+    signalled. Where the platform has pidfd_open, the process is pinned before its start time is checked again,
+    so it cannot end and hand its id on between the check and the signal.
+    """
+    name = Path(path).name
+    pid = running_pid(path)
+    if pid is None:
+        raise RunsError(f"{name} is not running")
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise RunsError(f"{name} is not running (its process {pid} has just ended)") from None
+    except (AttributeError, OSError):  # no pidfd here (macOS, an old kernel): the check above is the guard
+        os.kill(pid, number)
+        return pid
+    try:
+        if running_pid(path) != pid:
+            raise RunsError(f"{name} is not running (its process {pid} has just ended)")
+        signal.pidfd_send_signal(pidfd, number)
+    finally:
+        os.close(pidfd)
     return pid
 
 

@@ -13,7 +13,7 @@ def modules_after_import(statement: str) -> set[str]:
 
 
 def test_tui_imports_without_torch() -> None:
-    modules = modules_after_import("import tui.app, tui.cli")
+    modules = modules_after_import("import tui.app, tui.cli, tui.background")
     assert "textual" in modules  # the import really happened
     assert "torch" not in modules
 
