@@ -181,19 +181,23 @@ class ProgressRecorder:
         self._writer.start()
 
     def _write_until_finished(self) -> None:
-        with open(self._path, "ab") as f:
+        file = None  # opened with the first lines, so a trainer killed before them leaves no empty file
+        try:
             while True:
                 finished = self._finished.wait(WRITE_INTERVAL_SECONDS)
                 with self._lock:
                     lines = self._buffer.take()
-                try:
-                    f.write(lines)
-                    f.flush()
-                except OSError as error:  # a full disk: training goes on, only its follower loses sight of it
-                    self._emit(Notice("warning", f"progress.jsonl is no longer written ({error})"))
-                    return
+                if lines:
+                    file = file or open(self._path, "ab")
+                    file.write(lines)
+                    file.flush()
                 if finished:
                     return
+        except OSError as error:  # a full disk: training goes on, only its followers lose sight of it
+            self._emit(Notice("warning", f"progress.jsonl is no longer written ({error})"))
+        finally:
+            if file is not None:
+                file.close()
 
 
 # --- following a run ------------------------------------------------------------------------------------------
