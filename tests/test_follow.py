@@ -142,8 +142,16 @@ def test_stop_ends_a_detached_run_within_a_batch_and_keeps_its_epochs(tiny_data:
     assert (run_dir / "last.pt").is_file() and not (run_dir / LOCK_FILE).exists()
     follower.poll()
     assert follower.progress.status == "stopped"
+    assert "stopped: stopped by the user during epoch" in (run_dir / background.TRAIN_LOG).read_text()
     again = mnist_tui("stop", run_dir.name, "--runs-dir", str(runs_dir))
     assert again.returncode == 1 and "is not running: it is stopped; nothing to stop" in again.stderr
+
+    resumed = mnist_tui("train", "--resume", run_dir.name, "--runs-dir", str(runs_dir), "--data-dir", str(tiny_data),
+                        "--no-download", "--detach")  # fmt: skip
+    assert started_run(resumed.stdout) == run_dir
+    assert mnist_tui("stop", run_dir.name, "--runs-dir", str(runs_dir)).returncode == 0
+    log = (run_dir / background.TRAIN_LOG).read_text()
+    assert log.count(f"Continue with `mnist-tui train --resume {run_dir.name}`") == 2  # the first run's log is kept
 
 
 @pytest.fixture

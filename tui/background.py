@@ -33,8 +33,8 @@ STOP_SIGNAL = signal.SIGTERM  # handled like Ctrl+C by the headless trainer and 
 def start_detached(train_arguments: list[str], runs_dir: Path, follow_hint: str = "") -> int:
     """Start `mnist-tui train <train_arguments>` in a session of its own and return once it has its run folder.
 
-    The child writes to a hidden log in the runs folder, moves that log into its run folder as train.log once
-    the folder exists, and then names the folder on a pipe (see `hand_over`). A child that ends without naming
+    The child writes to a hidden log in the runs folder until its run folder exists, then to train.log there, and
+    names the folder on a pipe (see `hand_over`). A child that ends without naming
     one failed before it had a folder: its log is printed here, and its exit status returned.
     """
     runs_dir = check_writable(runs_dir)
@@ -68,8 +68,15 @@ def start_detached(train_arguments: list[str], runs_dir: Path, follow_hint: str 
 
 
 def hand_over(log_path: Path, handover_fd: int, run_dir: str) -> None:
-    """In the detached child, once its run folder exists: move the log there, then tell the parent the folder."""
-    os.replace(log_path, Path(run_dir) / TRAIN_LOG)  # this process keeps writing to it through its open stdout
+    """In the detached child, once its run folder exists: carry on writing to the run's train.log (appended to, as
+    a resumed run's log is), then tell the parent the folder."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(Path(run_dir) / TRAIN_LOG, "ab") as run_log:
+        run_log.write(log_path.read_bytes())  # what was written before the folder existed
+        for fd in (1, 2):
+            os.dup2(run_log.fileno(), fd)
+    log_path.unlink()
     os.write(handover_fd, run_dir.encode())
     os.close(handover_fd)
 
