@@ -13,6 +13,7 @@ read back: a torn last line (a write under way, or a killed trainer) is read onc
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -67,9 +68,14 @@ def _decode_value(hint: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_hints(kind: type) -> dict[str, Any]:
+    return {f.name: get_type_hints(kind, vars(events))[f.name] for f in fields(kind)}
+
+
 def _decode_event(kind: type, values: dict[str, Any]) -> Any:
-    hints = get_type_hints(kind, vars(events))
-    return kind(**{f.name: _decode_value(hints[f.name], values[f.name]) for f in fields(kind) if f.name in values})
+    hints = _field_hints(kind)
+    return kind(**{name: _decode_value(hint, values[name]) for name, hint in hints.items() if name in values})
 
 
 def decode(line: bytes) -> ProgressRecord | None:
