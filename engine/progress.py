@@ -3,9 +3,10 @@
 One JSON line per record, `{"type": "<event class>", "time": <unix seconds>, "event": {<its fields>}}`, each
 event one the trainer emitted (engine/events.py) and read back as the same dataclass. The RunStarted record also
 carries "pid" and "process_started" (the trainer's process, as in run.pid). Every event but DownloadProgress is
-recorded (downloads come before the run folder exists); BatchProgress at most once a second, and less often as
-the run goes on: after every PROGRESS_LINES_PER_DOUBLING progress lines the interval doubles, so a 10-hour run
-keeps about 8,000 lines (~2 MB). A resumed run appends to the same file from its own RunStarted.
+recorded (downloads come before the run folder exists); BatchProgress once a second (the latest one at each
+write), and less often as the run goes on: after every PROGRESS_LINES_PER_DOUBLING progress lines the interval
+doubles, so a 10-hour run keeps about 8,000 lines (~2 MB). A resumed run appends to the same file from its own
+RunStarted.
 
 Lines are appended by a thread at most once a second, never by the training thread, and only whole lines are
 read back: a torn last line (a write under way, or a killed trainer) is read once it is complete.
