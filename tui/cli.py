@@ -133,6 +133,10 @@ EXAMPLES = {
     "export": """
   mnist-tui export 20261125-061121-mnist-cnn
   mnist-tui export 20261125-061121-mnist-cnn --data-dir ../shared/datasets   # with mistakes.png""",
+    "serve": """
+  mnist-tui serve                             # http://localhost:8000/?token=... (reach it with ssh -L)
+  mnist-tui serve --port 8080 --runs-dir /shared/runs
+  mnist-tui serve --host 0.0.0.0 --token "$MY_TOKEN"   # every address of this machine: the token guards it""",
     "predict": """
   mnist-tui predict 20261125-061121-mnist-cnn digit.png
   mnist-tui predict 20261125-061121-mnist-cnn a.png b.png scans/
@@ -236,7 +240,37 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", dest="output", action="store_const", const="json", help="print JSON, for scripts")
     output.add_argument("--csv", dest="output", action="store_const", const="csv", help="print CSV, for scripts")
     predict.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    serve = commands.add_parser(
+        "serve", help="the dashboard in a web browser, one dashboard per browser tab", **_with_examples("serve")
+    )
+    _add_location_options(serve)
+    _add_run_options(serve)  # each browser tab's Setup starts from them
+    serve.set_defaults(command_parser=serve)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--token", type=_token, help="the secret a browser must give (default: a new random one, printed in the URL)"
+    )
+    serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
+
+
+def _port(text: str) -> int:
+    port = _number(int, 0, "a whole number")(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535, or 0 for any free one")
+    return port
+
+
+def _token(text: str) -> str:
+    if len(text.strip()) < 8:
+        raise argparse.ArgumentTypeError("the token must have at least 8 characters (or leave --token out)")
+    return text.strip()
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": _runs,
         "export": _export,
         "predict": _predict,
+        "serve": _serve,
     }
     try:
         return handlers[command](getattr(args, "command_parser", parser), args)
@@ -390,6 +425,13 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import predict_and_print
 
     return predict_and_print(locations(args)[1], args.run, args.images, args.output or "table")
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.serve import serve
+
+    data_dir, runs_dir = locations(args)
+    return serve(data_dir, runs_dir, args.host, args.port, args.token, run_options(args))
 
 
 def entry_point() -> None:
