@@ -6,8 +6,8 @@ Every event carries the state a renderer needs; nobody downstream recomputes met
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 RunStatus = Literal["completed", "stopped", "failed", "diverged"]
 Split = Literal["val", "test"]
@@ -129,3 +129,32 @@ Event = (
     | Notice
     | RunFinished
 )
+
+EVENT_TYPES: dict[str, type[Event]] = {kind.__name__: kind for kind in get_args(Event)}
+Decoded = TypeVar("Decoded")
+
+
+def event_from_dict(kind: type[Decoded], values: dict[str, Any]) -> Decoded:
+    """The event (or nested record) `dataclasses.asdict` made `values` from, as JSON gave it back: its lists
+    become the tuples, and its dicts the dataclasses, that the type's hints name. TypeError or KeyError for
+    values that are not one."""
+    hints = _field_hints(kind)
+    return kind(**{name: _from_json(hint, values[name]) for name, hint in hints.items() if name in values})
+
+
+_FIELD_HINTS: dict[type, dict[str, Any]] = {}  # reading hints is the slow part of decoding a long file
+
+
+def _field_hints(kind: type) -> dict[str, Any]:
+    if kind not in _FIELD_HINTS:
+        hints = get_type_hints(kind, globals())
+        _FIELD_HINTS[kind] = {f.name: hints[f.name] for f in fields(kind)}
+    return _FIELD_HINTS[kind]
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    if is_dataclass(hint) and isinstance(hint, type) and isinstance(value, dict):
+        return event_from_dict(hint, value)
+    if get_origin(hint) is tuple and isinstance(value, list):
+        return tuple(_from_json(get_args(hint)[0], element) for element in value)
+    return value

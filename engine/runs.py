@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.config import RunConfig
-from engine.events import ClassReport, EpochEnded, Evaluated
+from engine.events import EpochEnded, Evaluated, event_from_dict
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -145,22 +146,12 @@ def evaluation_record(evaluated: Evaluated) -> dict[str, Any]:
 
 def epoch_from_record(record: dict[str, Any]) -> EpochEnded:
     """The EpochEnded a line of metrics.jsonl was written from; KeyError or TypeError for one that is not."""
-    return EpochEnded(**{f.name: record[f.name] for f in fields(EpochEnded)})
+    return event_from_dict(EpochEnded, record)
 
 
 def evaluation_from_record(record: dict[str, Any]) -> Evaluated:
     """The Evaluated a line of metrics.jsonl was written from; KeyError or TypeError for one that is not."""
-    return Evaluated(
-        split=record["split"],
-        epoch=record["epoch"],
-        loss=record["loss"],
-        accuracy=record["accuracy"],
-        f1=record["f1"],
-        confusion=tuple(tuple(row) for row in record["confusion"]),
-        per_class=tuple(ClassReport(**row) for row in record["per_class"]),
-        macro_avg=ClassReport(**record["macro_avg"]),
-        weighted_avg=ClassReport(**record["weighted_avg"]),
-    )
+    return event_from_dict(Evaluated, record)
 
 
 def check_writable(runs_dir: Path) -> Path:
@@ -274,6 +265,33 @@ def running_pid(path: Path) -> int | None:
     return pid
 
 
+def signal_trainer(path: Path, number: int) -> int:
+    """Send signal `number` to the process training the run at `path` and return its id.
+
+    RunsError when no live process trains it: a stale lock's id, gone or reused by another process, is never
+    signalled. Where the platform has pidfd_open, the process is pinned before its start time is checked again,
+    so it cannot end and hand its id on between the check and the signal.
+    """
+    name = Path(path).name
+    pid = running_pid(path)
+    if pid is None:
+        raise RunsError(f"{name} is not running")
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise RunsError(f"{name} is not running (its process {pid} has just ended)") from None
+    except (AttributeError, OSError):  # no pidfd here (macOS, an old kernel): the check above is the guard
+        os.kill(pid, number)
+        return pid
+    try:
+        if running_pid(path) != pid:
+            raise RunsError(f"{name} is not running (its process {pid} has just ended)")
+        signal.pidfd_send_signal(pidfd, number)
+    finally:
+        os.close(pidfd)
+    return pid
+
+
 @dataclass
 class RunRecord:
     """A run as read back from disk, whatever state it was left in; its records as the events that wrote them."""
@@ -349,6 +367,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def read_summary(path: Path) -> dict[str, Any] | None:
+    """The results row in a run folder's summary.json, or None (still running, killed, or unreadable)."""
+    return _read_json(Path(path) / SUMMARY_FILE)
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The settings in a run folder's config.json; RunsError says why they cannot be read."""
     try:
@@ -366,7 +389,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def _read_run(path: Path) -> RunRecord:
     epochs, evaluations = read_metrics(path)
-    return RunRecord(path, read_config(path), _read_json(path / SUMMARY_FILE), epochs, evaluations)
+    return RunRecord(path, read_config(path), read_summary(path), epochs, evaluations)
 
 
 def load_run(path: Path) -> RunRecord:

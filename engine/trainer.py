@@ -42,6 +42,7 @@ from engine.events import (
 from engine.metrics import evaluate_predictions
 from engine.models import CONVOLUTIONAL, build_model, count_parameters
 from engine.predict import predict_split
+from engine.progress import ProgressRecorder
 from engine.runs import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -176,7 +177,7 @@ class Trainer:
         self.config = validate(config)
         self.runs_dir = Path(runs_dir)
         self.data_dir = Path(data_dir)
-        self.emit = emit
+        self.emit = ProgressRecorder(emit)  # and into the run folder, for a follower in another process
         self.download = download
         self.resume_dir = Path(resume_dir).resolve() if resume_dir is not None else None
         self.error: BaseException | None = None  # the exception behind a failed run, for --debug

@@ -43,7 +43,7 @@ def test_export_of_an_unknown_run_exits_1(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["runs"], ["export"], ["predict"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["runs"], ["stop"], ["export"], ["predict"]])
 def test_every_help_ends_with_example_commands_that_parse(command, capsys):
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])

@@ -13,13 +13,15 @@ def modules_after_import(statement: str) -> set[str]:
 
 
 def test_tui_imports_without_torch() -> None:
-    modules = modules_after_import("import tui.app, tui.cli, tui.headless, tui.engine_api")
+    modules = modules_after_import("import tui.app, tui.cli, tui.headless, tui.engine_api, tui.background")
     assert "textual" in modules  # the import really happened
     assert "torch" not in modules
 
 
 def test_engine_imports_without_textual() -> None:
-    modules = modules_after_import("import engine.trainer, engine.export, engine.predict, engine.runs, engine.events")
+    modules = modules_after_import(
+        "import engine.trainer, engine.export, engine.predict, engine.runs, engine.events, engine.progress"
+    )
     assert "torch" in modules
     assert "textual" not in modules
 

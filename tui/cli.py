@@ -124,12 +124,15 @@ EXAMPLES = {
   mnist-tui train --model mlp --limit 6000    # train headless: mnist-tui train --help""",
     "train": """
   mnist-tui train                             # cnn with its default recipe
-  mnist-tui train --model mlp --lr 0.001 --epochs 3 --export
+  mnist-tui train --model mlp --lr 0.001 --epochs 3 --export --detach   # in the background
   mnist-tui train --resume 20261125-061121-mnist-cnn   # continue a stopped run""",
+    "stop": """
+  mnist-tui stop 20261125-061121-mnist-cnn    # after its current batch; train --resume continues it
+  mnist-tui stop 20261125-061121-mnist-cnn --timeout 300   # wait longer for a slow batch""",
     "runs": """
   mnist-tui runs                              # newest first
   mnist-tui runs --sort test-acc --reverse    # best test accuracy first
-  mnist-tui runs --runs-dir /shared/runs      # another runs folder""",
+  mnist-tui runs --watch --runs-dir /shared/runs   # live, from another runs folder; Ctrl+C leaves""",
     "export": """
   mnist-tui export 20261125-061121-mnist-cnn
   mnist-tui export 20261125-061121-mnist-cnn --data-dir ../shared/datasets   # with mistakes.png""",
@@ -174,7 +177,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted or stopped run (folder name or path in the runs folder) from its last.pt,"
         " with its own settings",
     )
+    train.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in the background, in a process that outlives the terminal (output in the run folder's"
+        " train.log); prints the run folder and exits",
+    )
+    # How a detached run's process hands its run folder back to `train --detach` (tui/background.py): not for users.
+    train.add_argument("--log-file", type=Path, help=argparse.SUPPRESS)
+    train.add_argument("--handover-fd", type=int, help=argparse.SUPPRESS)
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+    stop = commands.add_parser(
+        "stop", help="stop a running run after its current batch, from any terminal", **_with_examples("stop")
+    )
+    _add_location_options(stop)
+    stop.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
+    stop.add_argument(
+        "--timeout",
+        type=_number,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the run to end (default: %(default)g)",
+    )
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder", **_with_examples("runs"))
     _add_location_options(runs)
@@ -185,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="sort by this column, one of: %(choices)s (default: newest first)",
     )
     runs.add_argument("--reverse", action="store_true", help="reverse the order")
+    runs.add_argument(
+        "--watch",
+        action="store_true",
+        help="a live table of every run's status, epoch, step, images/s and accuracy, checked once a second",
+    )
 
     export = commands.add_parser(
         "export",
@@ -271,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "dashboard": _dashboard,
         "train": _train,
+        "stop": _stop,
         "runs": _runs,
         "export": _export,
         "predict": _predict,
@@ -328,6 +359,15 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         resume_dir, config = find_run(runs_dir, args.resume), None
     else:
         resume_dir, config = None, _resolved_config(parser, args)
+    if args.detach:
+        from tui.background import start_detached
+
+        return start_detached(_detached_arguments(args, resume_dir), runs_dir, _runs_dir_hint(args))
+    on_run_folder = None
+    if args.handover_fd is not None:
+        from tui.background import hand_over
+
+        on_run_folder = lambda run_dir: hand_over(args.log_file, args.handover_fd, run_dir)
     return train_with_progress(
         config,
         data_dir=data_dir,
@@ -336,10 +376,49 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         download=not args.no_download,
         debug=getattr(args, "debug", False),
         resume_dir=resume_dir,
+        on_run_folder=on_run_folder,
     )
 
 
+def _detached_arguments(args: argparse.Namespace, resume_dir: Path | None) -> list[str]:
+    """The `train` arguments that run what `args` asks for, without --detach; folders absolute."""
+    data_dir, runs_dir = locations(args)
+    words = ["train", "--data-dir", str(Path(data_dir).resolve()), "--runs-dir", str(Path(runs_dir).resolve())]
+    for name, value in run_options(args).items():
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            words += [f"--{flag}", str(value)]
+    if resume_dir is not None:
+        words += ["--resume", str(resume_dir)]
+    words += [flag for flag, given in (("--export", args.export), ("--no-download", args.no_download)) if given]
+    if getattr(args, "debug", False):
+        words.append("--debug")
+    return words
+
+
+def _runs_dir_hint(args: argparse.Namespace) -> str:
+    """The --runs-dir option the follow-up commands need, when the runs folder was given as one."""
+    runs_dir = getattr(args, "runs_dir", None)
+    return f" --runs-dir {Path(runs_dir).resolve()}" if runs_dir is not None else ""
+
+
+def _stop(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.background import stop_and_print
+
+    if args.timeout <= 0:
+        parser.error("--timeout must be a number of seconds above 0")
+    return stop_and_print(locations(args)[1], args.run, args.timeout)
+
+
 def _runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.watch:
+        if args.sort is not None or args.reverse:
+            parser.error("--watch lists the newest runs first: drop --sort and --reverse")
+        from tui.background import watch_runs
+
+        return watch_runs(locations(args)[1])
     from tui.headless import print_runs
 
     return print_runs(locations(args)[1], args.sort, args.reverse)

@@ -8,6 +8,7 @@ import queue
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +67,11 @@ def train_with_progress(
     download: bool,
     debug: bool,
     resume_dir: Path | None = None,
+    on_run_folder: Callable[[str], None] | None = None,
 ) -> int:
     """Train `config` (or continue the run in `resume_dir`) with a progress bar; return the exit status.
+
+    `on_run_folder` is called with the run folder once it exists (a detached run hands it to its parent).
 
     Ctrl+C, SIGTERM and SIGHUP stop the run before its next batch; finished epochs and last.pt stay on disk.
     """
@@ -137,6 +141,8 @@ def train_with_progress(
                     if isinstance(event, Notice):
                         text = f"{level}: {text}"
                     progress.console.print(text, style=LINE_STYLES[type(event)], markup=False, highlight=False)
+                    if isinstance(event, RunStarted) and on_run_folder is not None:
+                        on_run_folder(event.run_dir)
         thread.join()
     finally:
         for number, handler in previous.items():
