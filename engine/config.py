@@ -55,6 +55,8 @@ class RunConfig:
     augment: bool = False
     amp: bool = False  # bf16 autocast where the device supports it
     compile: bool = False  # torch.compile the model
+    sweep: str | None = None  # the sweep (engine/sweeps.py) that made this run one of its trials
+    trial: int | None = None  # its trial number in that sweep
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

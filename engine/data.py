@@ -12,6 +12,7 @@ import http.client
 import math
 import os
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -214,6 +215,29 @@ def load_split(
     _ensure_files(dataset, data_dir, download, on_download)
     images_file, labels_file = _split_files(dataset, data_dir, train)
     _check_split(images_file, labels_file)
+    key = _cache_key(images_file, labels_file)
+    with _SPLITS_LOCK:
+        if key not in _SPLITS:
+            _SPLITS[key] = _read_split(dataset, data_dir, train, labels_file)
+        return _SPLITS[key]
+
+
+# Splits read in this process, by their files' identity: a sweep's trials (engine/sweeps.py) read each split once.
+# Callers copy what they change (index selection, .to(device)); the cached tensors are never written to.
+_SPLITS: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+_SPLITS_LOCK = threading.Lock()
+
+
+def _cache_key(images_file: Path, labels_file: Path) -> tuple[str, ...]:
+    """The files' paths, sizes and modification times: a file replaced on disk is read again."""
+    key: list[str] = []
+    for path in (images_file, labels_file):
+        stat = path.stat()
+        key += [str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
+    return tuple(key)
+
+
+def _read_split(dataset: str, data_dir: Path, train: bool, labels_file: Path) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         split = DATASET_CLASSES[dataset](str(data_dir), train=train, download=False)
     except Exception as error:

@@ -42,6 +42,8 @@ TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: hidden, and never a run 
 # (torch.save reports a short write as "[enforce fail at inline_container.cc] unexpected pos").
 FULL_DISK_MARGIN_BYTES = 1 << 20
 
+SWEEPS_FOLDER = "sweeps"  # <runs>/sweeps/NAME holds a sweep's study and files (engine/sweeps.py), not a run
+
 
 class RunsError(RuntimeError):
     """A runs directory or run that cannot be used; the message says which and why."""
@@ -407,7 +409,7 @@ def list_runs(runs_dir: Path) -> list[RunRecord]:
         return []
     runs = []
     for child in sorted(runs_dir.iterdir(), reverse=True):
-        if not child.is_dir() or child.name.startswith("."):
+        if not child.is_dir() or child.name.startswith(".") or child.name == SWEEPS_FOLDER:
             continue
         try:
             runs.append(_read_run(child))

@@ -186,6 +186,7 @@ class Trainer:
         self.wall_start = time.perf_counter()
         self.paused_seconds = 0.0
         self._stop_requested = threading.Event()
+        self._stop_reason = "stopped by the user"
         self._unpaused = threading.Event()
         self._unpaused.set()
 
@@ -221,7 +222,9 @@ class Trainer:
     def resume(self) -> None:
         self._unpaused.set()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """End as `stopped` before the next batch; `reason` begins the run's message (a sweep prunes this way)."""
+        self._stop_reason = reason
         self._stop_requested.set()
         self._unpaused.set()
 
@@ -284,7 +287,7 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         autocast = self._autocast(device)
         forward = self._compiled(model, train, normalize, autocast) if config.compile else model
-        optimizer = self._optimizer(model, device)
+        optimizer = build_optimizer(config, model, device)
         steps_per_epoch = math.ceil(len(train) / config.batch_size)
         scheduler = (
             torch.optim.lr_scheduler.OneCycleLR(
@@ -382,18 +385,6 @@ class Trainer:
             Notice("info", f"resuming {run_dir.path.name} after epoch {state.start_epoch} of {self.config.epochs}")
         )
 
-    def _optimizer(self, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
-        config = self.config
-        params = model.parameters()
-        options: dict[str, Any] = dict(lr=config.lr, weight_decay=config.weight_decay)
-        if device.type in FUSED_OPTIMIZER_DEVICES:
-            options["fused"] = True
-        if config.optimizer == "sgd":
-            return torch.optim.SGD(params, momentum=0.9, nesterov=True, **options)
-        if config.optimizer == "adamw":
-            return torch.optim.AdamW(params, **options)
-        return torch.optim.Adam(params, **options)
-
     def _autocast(self, device: torch.device) -> Callable[[], AbstractContextManager[Any]]:
         if not self.config.amp:
             return nullcontext
@@ -458,7 +449,7 @@ class Trainer:
         for step, (pixels, labels) in enumerate(state.train.batches(config.batch_size, order.to(state.device)), 1):
             self._wait_if_paused(epoch, step)
             if self._stop_requested.is_set():
-                raise RunEnded("stopped", f"stopped by the user during epoch {epoch}")
+                raise RunEnded("stopped", f"{self._stop_reason} during epoch {epoch}")
             batch_loss = self._step(state, pixels, labels, totals)
             progress = clock.after_step(batch_loss, labels.shape[0], epoch, step)
             if progress is not None:
@@ -617,6 +608,19 @@ class Trainer:
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+def build_optimizer(config: RunConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """The config's optimizer over the model's parameters, fused where the device has the kernels."""
+    params = model.parameters()
+    options: dict[str, Any] = dict(lr=config.lr, weight_decay=config.weight_decay)
+    if device.type in FUSED_OPTIMIZER_DEVICES:
+        options["fused"] = True
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, momentum=0.9, nesterov=True, **options)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, **options)
+    return torch.optim.Adam(params, **options)
 
 
 def _peak_gpu_memory_mib(device: torch.device) -> float | None:

@@ -26,6 +26,8 @@ SETTING_HEADINGS = {
     "augment": "augment",
     "amp": "amp",
     "compile": "compile",
+    "sweep": "sweep",
+    "trial": "trial",
 }
 
 
