@@ -6,6 +6,8 @@ Nothing heavy is imported at module level: the dashboard must draw its first fra
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -140,6 +142,13 @@ EXAMPLES = {
   mnist-tui serve                             # http://localhost:8000/?token=... (reach it with ssh -L)
   mnist-tui serve --port 8080 --runs-dir /shared/runs
   mnist-tui serve --host 0.0.0.0 --token "$MY_TOKEN"   # every address of this machine: the token guards it""",
+    "sweep": """
+  mnist-tui sweep --name lr --model cnn --lr 0.001,0.003,0.01,0.03 --batch-size 128,256 --epochs 1
+  mnist-tui sweep --name wide --lr 1e-4:1e-1 --epochs 1:3 --trials 30 --sampler tpe --jobs 2
+  mnist-tui sweep --resume lr                 # continue a stopped sweep; the budget counts what is done""",
+    "lr-find": """
+  mnist-tui lr-find --model cnn               # the suggested rate, and lr_find.png here
+  mnist-tui lr-find --model mlp --batch-size 128 --output /tmp/mlp_lr.png""",
     "predict": """
   mnist-tui predict 20261125-061121-mnist-cnn digit.png
   mnist-tui predict 20261125-061121-mnist-cnn a.png b.png scans/
@@ -225,6 +234,30 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")
     export.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="train many runs over lists (a,b,c) or ranges (lo:hi) of settings, searched by Optuna",
+        **_with_examples("sweep"),
+    )
+    _add_location_options(sweep)
+    _add_sweep_options(sweep)
+    sweep.set_defaults(command_parser=sweep)
+
+    sweeps = commands.add_parser("sweeps", help="list the sweeps in the runs folder")
+    _add_location_options(sweeps)
+
+    lr_find = commands.add_parser(
+        "lr-find",
+        help="learning-rate range test: the loss over a rising learning rate, and the rate to use",
+        **_with_examples("lr-find"),
+    )
+    _add_location_options(lr_find)
+    _add_run_options(lr_find)
+    lr_find.set_defaults(command_parser=lr_find)
+    lr_find.add_argument("--batches", type=_whole_number, default=300, help="batches of the ramp (default: 300)")
+    lr_find.add_argument("--output", type=Path, default=Path("lr_find.png"), help="the plot (default: lr_find.png)")
+    lr_find.add_argument("--no-download", action="store_true", help="never try to download the dataset")
+
     predict = commands.add_parser(
         "predict",
         help="class probabilities of a run's best model for image files, one row per image",
@@ -261,6 +294,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     return parser
+
+
+def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    """Every sweepable run setting as text: a value, a list a,b,c or a range lo:hi (engine/sweeps.py reads it)."""
+    from engine.sweeps import SAMPLERS, SWEEPABLE
+
+    add = parser.add_argument
+    add("--name", help="the sweep's name: its folder is <runs>/sweeps/NAME; the same name again continues it")
+    add("--resume", metavar="NAME", help="continue the sweep NAME with its own settings")
+    for name, kind in SWEEPABLE.items():
+        flag = f"--{name.replace('_', '-')}"
+        if kind == "bool":
+            add(flag, nargs="?", const="true", default=argparse.SUPPRESS, metavar="true,false")
+        else:
+            add(flag, default=argparse.SUPPRESS, metavar="SPEC")
+    add("--trials", type=_whole_number, help="trials to finish in all (default: the whole grid, else 20)")
+    add("--timeout", type=_number, metavar="SECONDS", help="stop starting trials after this long")
+    add("--sampler", choices=SAMPLERS, help="default: grid with lists only, else tpe")
+    add("--prune", action=argparse.BooleanOptionalAction, default=True, help="median pruning (default: on)")
+    add("--jobs", type=_whole_number, help="trials at once (default: one per device)")
+    add("--devices", help="devices for the trials, e.g. cuda:0,cuda:1 (default: every CUDA GPU, else cpu)")
+    add(
+        "--storage",
+        metavar="URL",
+        help="a database for the study, e.g. postgresql://user:pw@host/db (default:"
+        " a journal file in the sweep's folder)",
+    )
+    add("--no-download", action="store_true", help="never try to download the dataset")
+    add("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
 def _port(text: str) -> int:
@@ -305,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": _runs,
         "export": _export,
         "predict": _predict,
+        "sweep": _sweep,
+        "sweeps": _sweeps,
+        "lr-find": _lr_find,
         "serve": _serve,
     }
     try:
@@ -435,6 +500,86 @@ def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from tui.headless import predict_and_print
 
     return predict_and_print(locations(args)[1], args.run, args.images, args.output or "table")
+
+
+def _sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from engine.sweeps import SPEC_FILE, SWEEPABLE, SpecError, SweepSpec, parse_spec, sweep_folder
+    from tui.headless_sweep import sweep_with_table
+
+    data_dir, runs_dir = locations(args)
+    settings = {name: getattr(args, name) for name in SWEEPABLE if hasattr(args, name)}
+    try:
+        if args.resume is not None:
+            if settings or args.name or args.sampler or not args.prune:
+                parser.error("--resume continues a sweep with the settings in its sweep.json: drop the others")
+            path = sweep_folder(runs_dir, args.resume) / SPEC_FILE
+            if not path.is_file():
+                parser.error(f"--resume: no sweep {args.resume!r} in {runs_dir} (see `mnist-tui sweeps`)")
+            stored = SweepSpec.from_dict(json.loads(path.read_text()))
+            spec = dataclasses.replace(stored, trials=args.trials, timeout=args.timeout)
+        elif not args.name:
+            parser.error("--name is required: the sweep's folder, and what a rerun continues")
+        else:
+            spec = parse_spec(
+                args.name, settings, sampler=args.sampler, trials=args.trials, timeout=args.timeout, prune=args.prune
+            )
+    except SpecError as error:
+        parser.error(str(error))
+    devices = _sweep_devices(parser, args.devices)
+    jobs = args.jobs or len(devices)
+    if jobs < 1:
+        parser.error("--jobs: must be at least 1")
+    try:
+        return sweep_with_table(
+            spec,
+            runs_dir=runs_dir,
+            data_dir=data_dir,
+            devices=devices,
+            jobs=jobs,
+            storage=args.storage,
+            download=not args.no_download,
+        )
+    except SpecError as error:
+        parser.error(str(error))
+
+
+def _sweep_devices(parser: argparse.ArgumentParser, text: str | None) -> list[str]:
+    """--devices as a list, each checked on this machine; by default every CUDA GPU, else the CPU."""
+    from engine.devices import DeviceError, resolve_device
+
+    if text is None:
+        import torch
+
+        return [f"cuda:{index}" for index in range(torch.cuda.device_count())] or ["cpu"]
+    devices = [name.strip() for name in text.split(",") if name.strip()]
+    if not devices:
+        parser.error("--devices: name at least one device, e.g. cpu or cuda:0,cuda:1")
+    for device in devices:
+        try:
+            resolve_device(device)
+        except DeviceError as error:
+            parser.error(f"--devices: {error}")
+    return devices
+
+
+def _sweeps(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui.headless_sweep import print_sweeps
+
+    return print_sweeps(locations(args)[1])
+
+
+def _lr_find(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from engine.lr_find import plot_range_test, range_test
+    from tui.headless_sweep import print_range_test
+
+    config = _resolved_config(parser, args)
+    if args.batches < 10:
+        parser.error("--batches: must be at least 10")
+    result = range_test(config, locations(args)[0], download=not args.no_download, batches=args.batches)
+    if len(result.rates) < 3:
+        raise RuntimeError("the loss diverged within the first batches: no rate to suggest")
+    plot_range_test(result, args.output)
+    return print_range_test(result, args.output)
 
 
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
