@@ -254,7 +254,7 @@ def open_study(spec: SweepSpec, runs_dir: Path, storage: str | None = None, crea
 
         backend = optuna.storages.JournalStorage(JournalFileBackend(str(folder / JOURNAL_FILE)))
     else:
-        backend = storage
+        backend = _database(storage)
     if not create:
         return optuna.load_study(study_name=spec.name, storage=backend)
     return optuna.create_study(
@@ -267,6 +267,23 @@ def open_study(spec: SweepSpec, runs_dir: Path, storage: str | None = None, crea
         else optuna.pruners.NopPruner(),
         load_if_exists=True,
     )
+
+
+SCHEMA_ATTEMPTS = 3
+
+
+def _database(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage in the database at `url`. The first worker on a new database creates Optuna's tables;
+    a worker racing it fails on a table the other has just made, and finds them all on its next attempt."""
+    import optuna
+    import sqlalchemy.exc
+
+    for _ in range(SCHEMA_ATTEMPTS - 1):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except sqlalchemy.exc.DBAPIError:
+            continue
+    return optuna.storages.RDBStorage(url)
 
 
 def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
@@ -603,7 +620,7 @@ def plot_sweep(rows: list[TrialRow], names: list[str], path: Path) -> None:
             axis.scatter([_axis_value(row, name) for row in points], [row.val_accuracy for row in points], c=color)
         if best is not None:
             axis.scatter([_axis_value(best, name)], [best.val_accuracy], marker="*", s=250, c="tab:red", label="best")
-            axis.legend(loc="lower right")
+            axis.legend(loc="best")
         if name in ("lr", "weight_decay") and scored and all(isinstance(_axis_value(r, name), float) for r in scored):
             axis.set_xscale("log")
         axis.set_xlabel(name)

@@ -209,6 +209,7 @@ def print_range_test(result: RangeTest, png: Path) -> int:
     import plotext as plt
 
     plt.clear_figure()
+    plt.theme("clear")  # no colours: the plot must read the same piped into a file
     plt.plot(result.log10_rates, result.smoothed_losses, marker="braille", label="smoothed loss")
     plt.vertical_line(result.suggested_log10, color="red")
     plt.title(f"learning-rate range test: suggested {result.suggested:.3g} (red line)")
