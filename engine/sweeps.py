@@ -247,11 +247,11 @@ def open_study(spec: SweepSpec, runs_dir: Path, storage: str | None = None, crea
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is a row of the table, not a log line
     folder = sweep_folder(runs_dir, spec.name)
-    folder.mkdir(parents=True, exist_ok=True)
     backend: optuna.storages.BaseStorage | str
     if storage is None:
         from optuna.storages.journal import JournalFileBackend
 
+        folder.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.JournalStorage(JournalFileBackend(str(folder / JOURNAL_FILE)))
     else:
         backend = _database(storage)
@@ -276,14 +276,25 @@ def _database(url: str) -> optuna.storages.RDBStorage:
     """Optuna's storage in the database at `url`. The first worker on a new database creates Optuna's tables;
     a worker racing it fails on a table the other has just made, and finds them all on its next attempt."""
     import optuna
+    import sqlalchemy.engine
     import sqlalchemy.exc
 
+    try:
+        sqlalchemy.engine.make_url(url).get_dialect()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as error:
+        raise SpecError(
+            "storage", f"{error} (a database URL such as postgresql+psycopg://user:password@host/database)"
+        ) from None
     for _ in range(SCHEMA_ATTEMPTS - 1):
         try:
             return optuna.storages.RDBStorage(url)
         except sqlalchemy.exc.DBAPIError:
             continue
-    return optuna.storages.RDBStorage(url)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except sqlalchemy.exc.OperationalError as error:  # the first line says why; the rest is the SQL and a link
+        reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+        raise RuntimeError(f"cannot use the database at {_public_url(url)}: {reason}") from error
 
 
 def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
@@ -424,6 +435,7 @@ class Sweep:
     def write_spec(self) -> None:
         """sweep.json, refusing a name already used by another spec (a resume must search the same space)."""
         path = self.folder / SPEC_FILE
+        self.folder.mkdir(parents=True, exist_ok=True)
         spec = {**self.spec.to_dict(), "storage": _public_url(self.storage)}
         if path.is_file():
             stored = json.loads(path.read_text())

@@ -85,6 +85,9 @@ def test_the_cli_refuses_a_bad_spec_with_exit_2(
     with pytest.raises(SystemExit) as caught:
         main(sweep_args(tiny_data, runs_dir, "--name", "bad", "--lr", "0.01:0.1", "--sampler", "grid"))
     assert caught.value.code == 2 and "the grid sampler takes lists only" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(sweep_args(tiny_data, runs_dir, "--name", "bad", "--lr", "0.01,0.1", "--storage", "nosuchdb://x"))
+    assert caught.value.code == 2 and "--storage: " in capsys.readouterr().err
     assert not (runs_dir / "sweeps" / "bad").exists()
 
 
@@ -204,3 +207,15 @@ def test_ctrl_c_stops_the_running_trial_as_stopped_and_keeps_the_spec(tiny_data:
     assert [row["status"] for row in read_trials(runs_dir, "c")] == ["stopped"]
     spec = json.loads((sweep_folder(runs_dir, "c") / "sweep.json").read_text())
     assert spec["space"]["lr"]["values"] == [0.001, 0.003]
+
+
+def test_two_jobs_in_one_process_train_every_grid_point_once(tiny_data: Path, runs_dir: Path) -> None:
+    spec = parse_spec("j", {**TINY, "lr": "0.001,0.003,0.01,0.03"}, prune=False)
+    devices_seen: set[str] = set()
+    sweep = Sweep(spec, runs_dir=runs_dir, data_dir=tiny_data, devices=["cpu"], jobs=2, download=False,
+                  on_update=lambda update: devices_seen.add(update.device))  # fmt: skip
+    sweep.run()
+    rows = trial_rows(sweep.study)
+    assert sorted(row.params["lr"] for row in rows) == [0.001, 0.003, 0.01, 0.03]
+    assert {row.status for row in rows} == {"completed"} and devices_seen == {"cpu"}
+    assert len(list_runs(runs_dir)) == 4

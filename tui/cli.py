@@ -525,10 +525,10 @@ def _sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             )
     except SpecError as error:
         parser.error(str(error))
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs: must be at least 1")
     devices = _sweep_devices(parser, args.devices)
     jobs = args.jobs or len(devices)
-    if jobs < 1:
-        parser.error("--jobs: must be at least 1")
     try:
         return sweep_with_table(
             spec,
