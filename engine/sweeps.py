@@ -332,7 +332,7 @@ def trial_status(trial: optuna.trial.FrozenTrial) -> str:
 
 @dataclass
 class TrialRow:
-    """One trial as trials.csv, the live table and the Sweep tab show it."""
+    """One trial as trials.csv, the live table and `mnist-tui sweeps` read it."""
 
     number: int
     status: str
