@@ -3,7 +3,6 @@ throwaway PostgreSQL cluster that the test starts (Debian's postgresql package; 
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import pwd
@@ -15,7 +14,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import optuna
 import pytest
+
+from engine.sweeps import trial_rows
 
 
 def _postgres_binary(name: str) -> str | None:
@@ -71,8 +73,10 @@ def test_two_workers_on_two_runs_folders_join_one_study_in_postgres(
     for process in workers:
         out, _ = process.communicate(timeout=240)
         assert process.returncode == 0, out.decode()
-    with open(folders[0] / "sweeps" / "shared" / "trials.csv") as f:
-        rows = [row for row in csv.DictReader(f) if row["status"] == "completed"]
-    assert len({(row["lr"], row["batch_size"]) for row in rows}) == len(rows) == 4
+    # Each worker's trials.csv holds the study as it stood when that worker ended: the study itself is complete.
+    rows = trial_rows(optuna.load_study(study_name="shared", storage=postgres_url))
+    assert {row.status for row in rows} == {"completed"}
+    assert len({(row.params["lr"], row.params["batch_size"]) for row in rows}) == len(rows) == 4
+    assert {Path(row.run_dir or "").parent for row in rows} <= set(folders)
     trained = [run for folder in folders for run in folder.iterdir() if run.name != "sweeps"]
     assert len(trained) == 4  # every grid point trained once, on one machine or the other
