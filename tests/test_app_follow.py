@@ -17,7 +17,7 @@ from test_system import FakeNvml
 from bench.watch_idle import watch_cpu_seconds, write_runs
 from engine.config import RunConfig
 from engine.events import RunStarted
-from engine.progress import PROGRESS_FILE, ProgressRecord, encode
+from engine.progress import PROGRESS_FILE, ProgressRecord, RunProgress, encode
 from engine.runs import LAST_CHECKPOINT, LOCK_FILE, process_start_time, read_summary, write_json
 from engine.system import SystemSampler
 from tui.app import MnistTuiApp
@@ -175,6 +175,27 @@ def test_the_system_pane_without_a_gpu_or_nvml_says_so(runs_dir: Path, monkeypat
             await waiter.wait_for(lambda m: isinstance(m, TrainTab.SystemSampled) and m.sample.notes, timeout=30)
             await pilot.pause()
             assert "nvidia-ml-py is not installed" in pane_text(app)
+
+    asyncio.run(scenario())
+
+
+def test_a_live_row_shows_all_its_figures_as_they_grow(runs_dir: Path) -> None:
+    name = write_live_run(runs_dir, "cpu").name
+    app = make_app(runs_dir)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("4")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            panel = app.query_one(RunsPanel)
+            panel.show_progress({name: RunProgress("running", 1, 10, 5, 196, 900.0)})
+            panel.show_progress({name: RunProgress("paused", 10, 10, 150, 196, 12345.0, 0.9912)})
+            await pilot.pause()
+            table = panel.query_one("#runs-table")
+            header, row = (strip.text for strip in table.render_lines(table.region.reset_offset)[:2])
+            assert "now" in header and "paused" in row and "10/10 150/196 12,345 img/s val 0.9912" in row
 
     asyncio.run(scenario())
 

@@ -135,15 +135,21 @@ class RunsPanel(Vertical):
         seen = {name: (row.status, row.val_accuracy, row.test_accuracy) for name, row in rows.items()}
         changed, self.progress_seen = seen != self.progress_seen, seen
         refill, self.progress = set(live) != set(self.progress), live
-        if refill:
+        table = self.query_one(DataTable)
+        cells = {name: (run_cell(STATUS, run, False, row), now_cell(row)) for name, row in live.items()
+                 if (run := self.runs_by_name.get(name)) is not None and name in table.rows}  # fmt: skip
+        # The table's columns are measured when it is filled (see _fill_table): a wider cell fills it again.
+        widths = {key.value: column.width for key, column in table.columns.items()}
+        too_wide = any(
+            status.shown.cell_len > widths[STATUS.heading] or now.shown.cell_len > widths.get(NOW, 0)
+            for status, now in cells.values()
+        )
+        if refill or too_wide:
             self._fill_table()
             return changed
-        table = self.query_one(DataTable)
-        for name, row in live.items():
-            run = self.runs_by_name.get(name)
-            if run is not None and name in table.rows:
-                table.update_cell(name, STATUS.heading, run_cell(STATUS, run, False, row), update_width=True)
-                table.update_cell(name, NOW, now_cell(row), update_width=True)
+        for name, (status, now) in cells.items():
+            table.update_cell(name, STATUS.heading, status)
+            table.update_cell(name, NOW, now)
         return changed
 
     def _fill_table(self) -> None:
