@@ -124,6 +124,7 @@ class MnistTuiApp(App[int]):
         self.system_sampler = system_sampler
         self.run_followers: dict[str, ProgressFollower] = {}  # the watcher's, by run name
         self.watched_rows: dict[str, RunProgress] | None = None  # the watcher's latest rows
+        self.watch_worker: Worker[None] | None = None
         self.catalog_ready = False
         self.trainer: DrivenTrainer | None = None
         self.train_tab_shown: TrainTab | None = None  # once composed
@@ -157,8 +158,8 @@ class MnistTuiApp(App[int]):
         self.update_header()
         self.load_catalog_worker()
         self.load_runs_worker()
-        self.watch_runs_worker()
-        self.set_interval(REFRESH_SECONDS, self.watch_runs_worker)
+        self.watch_runs()
+        self.set_interval(REFRESH_SECONDS, self.watch_runs)
         self.log_line("info", f"data folder {self.data_dir}; runs folder {self.runs_dir}")
 
     # --- the run's lifecycle: start (or resume), train in a worker, pause, stop, end ----------------
@@ -452,14 +453,21 @@ class MnistTuiApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
     def load_runs_worker(self) -> None:
-        self.post_message(RunsLoaded(self.runs_loader(self.runs_dir)))
+        runs = self.runs_loader(self.runs_dir)
+        if not get_current_worker().is_cancelled:  # a newer look at the runs folder took its place
+            self.post_message(RunsLoaded(runs))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if not self.dashboard_shown:
             return
         self.dashboard.query_one(RunsPanel).set_runs(message.runs)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="watch")
+    def watch_runs(self) -> None:
+        """One look at a time: a slow disk must not let two read the same followers."""
+        if self.watch_worker is None or self.watch_worker.is_finished:
+            self.watch_worker = self.watch_runs_worker()
+
+    @work(thread=True, exit_on_error=False, group="watch")
     def watch_runs_worker(self) -> None:
         """Once a second: every run's live row, a stat per run when nothing changed; posted when one did."""
         rows = poll_runs(self.runs_dir, self.run_followers)

@@ -103,7 +103,7 @@ class RunsPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.progress: dict[str, RunProgress] = {}  # the live rows of the runs training now
-        self.progress_seen: dict[str, tuple[str, float | None, float | None]] = {}  # see show_progress
+        self.progress_seen: dict[str, tuple[str, float | None, float | None]] | None = None  # see show_progress
         self.runs: list[RunRecord] = []  # newest first, as on disk; the table may show them sorted otherwise
         self.marked: set[str] = set()
         self.columns: list[RunColumn] = []
@@ -133,7 +133,9 @@ class RunsPanel(Vertical):
         went, or one started, ended, or finished an evaluation (its curves and results changed)."""
         live = {name: row for name, row in rows.items() if row.status in LIVE}
         seen = {name: (row.status, row.val_accuracy, row.test_accuracy) for name, row in rows.items()}
-        changed, self.progress_seen = seen != self.progress_seen, seen
+        # The first rows come with the runs the app read on mount: only later changes call for reading them again.
+        changed = self.progress_seen is not None and seen != self.progress_seen
+        self.progress_seen = seen
         refill, self.progress = set(live) != set(self.progress), live
         table = self.query_one(DataTable)
         cells = {name: (run_cell(STATUS, run, False, row), now_cell(row)) for name, row in live.items()
