@@ -124,17 +124,37 @@ def test_x_stops_a_followed_run_through_its_lock_and_keeps_its_epochs(tiny_data:
     assert (run_dir / LAST_CHECKPOINT).is_file() and not (run_dir / LOCK_FILE).exists()
 
 
-def write_live_run(runs_dir: Path, device: str) -> Path:
-    """A run folder that reads as trained right now by this process on `device`."""
+def write_live_run(runs_dir: Path, device: str, pid: int | None = None) -> Path:
+    """A run folder that reads as trained right now on `device` by process `pid` (this one by default)."""
     run_dir = runs_dir / "20261126-010203-mnist-cnn"
     run_dir.mkdir(parents=True)
     config = RunConfig(model="cnn", device=device).to_dict()
     write_json(run_dir / "config.json", config)
-    pid = os.getpid()
+    pid = pid or os.getpid()
     (run_dir / LOCK_FILE).write_text(f"{pid} {process_start_time(pid)}\n")
     started = RunStarted(str(run_dir), config, device, "NVIDIA H100", 7850, 50_000, 10_000, 10_000, ("0",))
     (run_dir / PROGRESS_FILE).write_bytes(encode(ProgressRecord(0.0, started, pid, process_start_time(pid))))
     return run_dir
+
+
+def test_a_followed_run_whose_trainer_is_killed_ends_as_interrupted(runs_dir: Path) -> None:
+    trainer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    write_live_run(runs_dir, "cpu", trainer.pid)
+    waiter = MessageWaiter()
+    app = make_app(runs_dir)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
+            await waiter.wait_for(lambda m: isinstance(m, TrainTab.Drawn) and app.live.started is not None, timeout=30)
+            assert app.query_one(TrainTab).following_live
+            trainer.kill()
+            trainer.wait()
+            ended = await waiter.wait_for(drawn_end, timeout=30)
+            await pilot.pause()
+            assert ended.finished.status == "interrupted" and "ended without finishing" in ended.finished.message
+            assert app.status == "interrupted" and not app.query_one(TrainTab).following_live
+
+    asyncio.run(scenario())
 
 
 def test_the_system_pane_shows_each_gpu_of_a_followed_run_through_nvml(runs_dir: Path) -> None:

@@ -218,6 +218,8 @@ class MnistTuiApp(App[int]):
         trainer.run()
 
     def on_train_tab_drawn(self, message: TrainTab.Drawn) -> None:
+        if not self.dashboard_shown:  # a followed run's records can still be drawn as the app shuts down
+            return
         if message.evaluated is not None:
             self.dashboard.query_one(ConfusionTab).show(message.evaluated)
         if message.finished is not None:  # the other tabs show the new run when next looked at
@@ -243,7 +245,7 @@ class MnistTuiApp(App[int]):
             name = followed.run_dir.name
             self.push_screen(
                 ConfirmScreen(
-                    f"Stop {name}, trained by process {followed.pid}? It stops after its current batch; finished"
+                    f"Stop {name}, trained by process {followed.pid or '?'}? It stops after its current batch; finished"
                     " epochs, checkpoints and summary.json are kept."
                 ),
                 callback=lambda confirmed: self.stop_followed(followed.run_dir) if confirmed else None,
@@ -372,7 +374,7 @@ class MnistTuiApp(App[int]):
         if self.stop_requested.is_set() and live.finished is None:
             return "stopping"
         followed = self.train_tab.followed
-        if followed is not None and live.finished is None:
+        if followed is not None and followed.pid is not None and live.finished is None:
             return f"{live.status} (process {followed.pid})"
         return live.status
 

@@ -193,12 +193,13 @@ class TrainTab(Vertical):
         if followed is not None and followed.live:
             followed.read_new_records()
         whose, target = self.sample_target(followed)
-        if target != self.sampled:
-            if self.sampler is not None:
-                self.sampler.close()
-            self.sampler, self.sampled = self.sampler_factory(*target), target
-        if self.sampler is not None:
-            self.post_message(self.SystemSampled(whose, self.sampler.sample()))
+        sampler = self.sampler
+        if sampler is None or target != self.sampled:
+            if sampler is not None:
+                sampler.close()
+            sampler = self.sampler = self.sampler_factory(*target)
+            self.sampled = target
+        self.post_message(self.SystemSampled(whose, sampler.sample()))
 
     def sample_target(self, followed: FollowedRun | None) -> tuple[str, tuple[int, tuple[int, ...]]]:
         """Whose figures the system pane shows, in words, and (process id, CUDA indices): the followed run's
