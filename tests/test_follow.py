@@ -110,7 +110,8 @@ def test_detach_returns_once_the_run_has_its_folder_and_the_run_completes(tiny_d
     assert f"mnist-tui stop {run_dir.name}" in started.stdout and "mnist-tui runs --watch" in started.stdout
     summary = wait_for(lambda: read_summary(run_dir), 180, "summary.json")
     assert summary["status"] == "completed"
-    assert f"run folder: {run_dir}" in (run_dir / background.TRAIN_LOG).read_text()
+    # summary.json is written before the trainer prints its last lines: wait for them rather than race them.
+    wait_for(lambda: f"run folder: {run_dir}" in (run_dir / background.TRAIN_LOG).read_text(), 30, "the log's end")
     assert [path.name for path in runs_dir.iterdir()] == [run_dir.name]  # no log left behind in the runs folder
 
 
