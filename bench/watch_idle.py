@@ -1,11 +1,12 @@
-"""What `mnist-tui runs --watch` costs while nothing changes: the CPU of watching a runs folder of idle runs.
+"""What watching a runs folder of idle runs costs while nothing changes: `mnist-tui runs --watch`, or the dashboard.
 
-    python bench/watch_idle.py [--runs 50] [--seconds 30]
+    python bench/watch_idle.py [--runs 50] [--seconds 30] [--dashboard]
 
 Writes that many run folders into a temporary runs folder (most completed, some killed, some "running" under
-this process's id so their lock is live), starts `mnist-tui runs --watch` on a pseudo-terminal (so it draws
-as it would for a user), waits for its first table, then prints the CPU seconds it used over the next
-`--seconds` of wall time.
+this process's id so their lock is live), starts `mnist-tui runs --watch` (or, with --dashboard, `mnist-tui`,
+which follows the newest running run in its Train tab and samples its system pane) on a pseudo-terminal, so it
+draws as it would for a user; waits for its first screen (the dashboard: also until its start-up work, PyTorch's
+import among it, has settled), then prints the CPU seconds it used over the next `--seconds` of wall time.
 """
 
 from __future__ import annotations
@@ -55,12 +56,19 @@ def write_runs(runs_dir: Path, count: int) -> list[str]:
     return names
 
 
-def watch_cpu_seconds(runs_dir: Path, newest_name: str, seconds: float) -> float:
-    """CPU seconds (user + system) `mnist-tui runs --watch` uses over `seconds`, from its first table on."""
+SETTLED_CPU_SHARE = 0.1  # the dashboard has settled once a second of wall time costs less than this of one core
+
+
+def watch_cpu_seconds(runs_dir: Path, newest_name: str, seconds: float, dashboard: bool = False) -> float:
+    """CPU seconds (user + system) `mnist-tui runs --watch` (or the dashboard) uses over `seconds`, from its first
+    table on (the dashboard: from its first screen, once settled)."""
     controller, terminal = pty.openpty()
+    command = ["--runs-dir", str(runs_dir)] if dashboard else ["runs", "--watch", "--runs-dir", str(runs_dir)]
+    first_screen = b"Draw" if dashboard else newest_name.encode()  # the dashboard's last tab, the table's top row
     watch = subprocess.Popen(
-        [sys.executable, "-m", "tui", "runs", "--watch", "--runs-dir", str(runs_dir)],
-        stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT, env={**os.environ, "COLUMNS": "120"},
+        [sys.executable, "-m", "tui", *command],
+        stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT,
+        env={**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"},
     )  # fmt: skip
     os.close(terminal)
     drawn = threading.Event()
@@ -75,14 +83,16 @@ def watch_cpu_seconds(runs_dir: Path, newest_name: str, seconds: float) -> float
             if not chunk:
                 return
             screen.extend(chunk)
-            if newest_name.encode() in screen:
+            if first_screen in screen:
                 drawn.set()
 
     threading.Thread(target=read, daemon=True).start()
     try:
         if not drawn.wait(60):
-            raise RuntimeError(f"no table from `mnist-tui runs --watch` within 60 s: {screen.decode(errors='replace')}")
+            raise RuntimeError(f"nothing drawn by `mnist-tui {' '.join(command)}` within 60 s: {screen[-2000:]!r}")
         process = psutil.Process(watch.pid)
+        if dashboard:
+            wait_until_settled(process)
         before = process.cpu_times()
         time.sleep(seconds)  # the measured interval
         after = process.cpu_times()
@@ -93,16 +103,30 @@ def watch_cpu_seconds(runs_dir: Path, newest_name: str, seconds: float) -> float
     return (after.user - before.user) + (after.system - before.system)
 
 
+def wait_until_settled(process: psutil.Process, timeout: float = 60.0) -> None:
+    """Until a second of wall time costs the process under SETTLED_CPU_SHARE of a core (a worker importing PyTorch
+    and loading the runs is done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(process.cpu_times()[:2])
+        time.sleep(1.0)  # the window measured
+        if sum(process.cpu_times()[:2]) - before < SETTLED_CPU_SHARE:
+            return
+    raise RuntimeError(f"the dashboard was still busy {timeout:g} s after its first screen")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--dashboard", action="store_true", help="measure the dashboard (mnist-tui), not runs --watch")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         names = write_runs(Path(folder), args.runs)
-        cpu = watch_cpu_seconds(Path(folder), names[-1], args.seconds)  # the newest: the top row
+        cpu = watch_cpu_seconds(Path(folder), names[-1], args.seconds, args.dashboard)  # the newest: the top row
+    watcher = "the dashboard (mnist-tui)" if args.dashboard else "mnist-tui runs --watch"
     print(
-        f"mnist-tui runs --watch, {args.runs} idle runs: {cpu:.3f} CPU s in {args.seconds:g} s of wall time"
+        f"{watcher}, {args.runs} idle runs: {cpu:.3f} CPU s in {args.seconds:g} s of wall time"
         f" ({cpu / args.seconds:.2%} of one core)"
     )
 

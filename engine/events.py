@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-RunStatus = Literal["completed", "stopped", "failed", "diverged"]
+# "interrupted" is never emitted by a trainer: it is how a follower ends a run whose trainer died without a word.
+RunStatus = Literal["completed", "stopped", "failed", "diverged", "interrupted"]
 Split = Literal["val", "test"]
 
 

@@ -4,9 +4,9 @@ One JSON line per record, `{"type": "<event class>", "time": <unix seconds>, "ev
 event one the trainer emitted (engine/events.py) and read back as the same dataclass. The RunStarted record also
 carries "pid" and "process_started" (the trainer's process, as in run.pid). Every event but DownloadProgress is
 recorded (downloads come before the run folder exists); BatchProgress once a second (the latest one at each
-write), and less often as the run goes on: after every PROGRESS_LINES_PER_DOUBLING progress lines the interval
-doubles, so a 10-hour run keeps about 8,000 lines (~2 MB). A resumed run appends to the same file from its own
-RunStarted.
+write, and the one each epoch ends on), and less often as the run goes on: after every PROGRESS_LINES_PER_DOUBLING
+progress lines the interval doubles, so a 10-hour run keeps about 8,000 lines (~2 MB). A resumed run appends to
+the same file from its own RunStarted.
 
 Lines are appended by a thread at most once a second, never by the training thread, and only whole lines are
 read back: a torn last line (a write under way, or a killed trainer) is read once it is complete.
@@ -103,8 +103,9 @@ class ProgressBuffer:
         if isinstance(event, BatchProgress):
             self._latest_progress = record
             return
-        # A progress line not yet due would now come out of order; the event after it supersedes it.
-        self._take_due_progress()
+        # The step an epoch ended on is written before its end, so a follower's progress reaches it; another progress
+        # line not yet due would now come out of order: the event after it supersedes it.
+        self._take_due_progress(due_now=isinstance(event, EpochEnded))
         self._latest_progress = None
         self._pending.append(encode(record))
 
@@ -114,10 +115,12 @@ class ProgressBuffer:
         lines, self._pending = b"".join(self._pending), []
         return lines
 
-    def _take_due_progress(self) -> None:
+    def _take_due_progress(self, due_now: bool = False) -> None:
         record = self._latest_progress
+        if record is None:
+            return
         # Due a little early: the writer thread's second is never exact, and a line a hair short would wait a second.
-        if record is None or record.time - self._last_progress_time < self.progress_interval * 0.9:
+        if not due_now and record.time - self._last_progress_time < self.progress_interval * 0.9:
             return
         self._pending.append(encode(record))
         self._latest_progress = None

@@ -77,6 +77,14 @@ def nvml_indices(cuda_indices: Sequence[int], visible: str | None = None) -> lis
     return mapped
 
 
+def cuda_indices(device: str) -> list[int]:
+    """The CUDA device indices a run's device string names ("cuda:1" -> [1], "cuda" -> [0]); none for cpu or mps."""
+    kind, _, index = device.partition(":")
+    if kind != "cuda":
+        return []
+    return [int(index)] if index.isdigit() else [0]
+
+
 class SystemSampler:
     """Samples one process and the machine; `gpus` are CUDA device indices as the process numbers them."""
 

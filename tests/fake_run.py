@@ -25,6 +25,7 @@ from engine.events import (
     Split,
 )
 from engine.runs import RunRecord
+from engine.system import SystemSample
 from tui.engine_api import DigitClassifier, TrainerFactory
 
 if TYPE_CHECKING:
@@ -242,3 +243,28 @@ class FakeClassifier:
 
 def fake_classifier_loader() -> Callable[[Path], DigitClassifier]:
     return FakeClassifier
+
+
+# --- the system pane's figures ---------------------------------------------------------------------------------
+
+FIXED_SAMPLE = SystemSample(
+    process_cpu_percent=98.0,
+    machine_cpu_percent=55.0,
+    process_memory_mib=512.0,
+    machine_memory_used_mib=3174.4,
+    machine_memory_total_mib=7987.2,
+)
+
+
+class FakeSampler:
+    """Fixed CPU and memory figures, whatever process it is asked about; implements tui.engine_api.SystemSource."""
+
+    def __init__(self, pid: int, gpus: Sequence[int]) -> None:
+        self.pid = pid
+        self.gpus = list(gpus)
+
+    def sample(self) -> SystemSample:
+        return FIXED_SAMPLE
+
+    def close(self) -> None:
+        pass

@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_run import RUNS_DIR, fake_catalog, fake_classifier_loader, fake_inspection, fake_runs, fake_trainer_class
+from fake_run import (
+    RUNS_DIR,
+    FakeSampler,
+    fake_catalog,
+    fake_classifier_loader,
+    fake_inspection,
+    fake_runs,
+    fake_trainer_class,
+)
 
 from tui.app import MnistTuiApp
 
@@ -22,6 +30,7 @@ def make_app() -> MnistTuiApp:
         runs_loader=fake_runs,
         inspector=fake_inspection,
         classifier_loader=fake_classifier_loader(),
+        system_sampler=FakeSampler,
     )
 
 

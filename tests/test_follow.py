@@ -240,6 +240,19 @@ def test_progress_lines_thin_out_so_a_ten_hour_run_stays_small() -> None:
     assert progress_times[-1] > 10 * hour - 20  # the latest progress is never far behind
 
 
+def test_the_step_an_epoch_ends_on_is_written_before_its_end() -> None:
+    now = [0.0]
+    buffer = ProgressBuffer(clock=lambda: now[0])
+    buffer.add(BatchProgress(1, 2, 1, 250, 1, 0.5, 1000.0, 0.0, 9.0))
+    buffer.take()
+    now[0] = 0.3  # the last step's progress is not due for another 0.6 s
+    last_step = BatchProgress(1, 2, 250, 250, 250, 0.1, 1000.0, 0.3, 0.3)
+    buffer.add(last_step)
+    ended = EpochEnded(1, 2, 0.1, 0.9, 0.1, 0.9, 0.9, 0.001, 0.3)
+    buffer.add(ended)
+    assert [json.loads(line)["type"] for line in buffer.take().splitlines()] == ["BatchProgress", "EpochEnded"]
+
+
 def test_runs_watch_draws_the_live_table_and_leaves_on_ctrl_c(runs_dir: Path) -> None:
     names = write_runs(runs_dir, 3)
     controller, terminal = pty.openpty()

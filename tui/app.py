@@ -3,6 +3,10 @@
 The first frame draws before torch is imported: the device and model lists, the trainer and the exporter
 are loaded by thread workers. Each tab owns its widgets and its work (tui/tabs/); the Train tab draws the
 engine's events, which the training thread hands it without blocking (see tui/tabs/train.py).
+
+Runs trained by other processes (headless, detached, another dashboard) are watched as `mnist-tui runs --watch`
+watches them: once a second, a stat per run. The Runs tab shows their live rows; the Train tab follows one, and `x`
+stops it through its run lock, as `mnist-tui stop` does.
 """
 
 from __future__ import annotations
@@ -18,18 +22,21 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config import RunConfig, recipe_config
 from engine.events import Event, RunFinished
-from engine.runs import RunRecord, list_runs
-from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, TrainerFactory
+from engine.progress import LIVE, PROGRESS_FILE, ProgressFollower, RunProgress
+from engine.runs import RunRecord, RunsError, list_runs, running_pid, signal_trainer
+from engine.system import SystemSampler
+from tui.background import REFRESH_SECONDS, STOP_SIGNAL, poll_runs
+from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, SamplerFactory, TrainerFactory
 from tui.formatting import run_result
 from tui.live_run import LiveRun
-from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinished, RunsLoaded
+from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinished, RunsLoaded, RunsProgressed
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
@@ -99,6 +106,7 @@ class MnistTuiApp(App[int]):
         runs_loader: Callable[[Path], list[RunRecord]] = list_runs,
         inspector: Inspector = score_run,
         classifier_loader: Callable[[Path], DigitClassifier] = load_predictor,
+        system_sampler: SamplerFactory = SystemSampler,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir)
@@ -113,6 +121,10 @@ class MnistTuiApp(App[int]):
         self.runs_loader = runs_loader
         self.inspector = inspector
         self.classifier_loader = classifier_loader
+        self.system_sampler = system_sampler
+        self.run_followers: dict[str, ProgressFollower] = {}  # the watcher's, by run name
+        self.watched_rows: dict[str, RunProgress] | None = None  # the watcher's latest rows
+        self.watch_worker: Worker[None] | None = None
         self.catalog_ready = False
         self.trainer: DrivenTrainer | None = None
         self.train_tab_shown: TrainTab | None = None  # once composed
@@ -127,7 +139,7 @@ class MnistTuiApp(App[int]):
             with TabPane("1 Setup", id="setup"):
                 yield SetupPanel(self.initial_config, id="setup-panel")
             with TabPane("2 Train", id="train"):
-                self.train_tab_shown = TrainTab(id="train-tab")
+                self.train_tab_shown = TrainTab(sampler_factory=self.system_sampler, id="train-tab")
                 yield self.train_tab_shown
             with TabPane("3 Confusion", id="confusion"):
                 yield ConfusionTab(id="confusion-view")
@@ -146,6 +158,8 @@ class MnistTuiApp(App[int]):
         self.update_header()
         self.load_catalog_worker()
         self.load_runs_worker()
+        self.watch_runs()
+        self.set_interval(REFRESH_SECONDS, self.watch_runs)
         self.log_line("info", f"data folder {self.data_dir}; runs folder {self.runs_dir}")
 
     # --- the run's lifecycle: start (or resume), train in a worker, pause, stop, end ----------------
@@ -161,7 +175,7 @@ class MnistTuiApp(App[int]):
         errors = setup.validate_fields()
         if errors:
             listed = "; ".join(f"{name.replace('_', ' ')}: {message}" for name, message in errors.items())
-            self.query_one(TabbedContent).active = "setup"
+            self.dashboard.query_one(TabbedContent).active = "setup"
             setup.focus_first_error()
             self.notify(f"fix the setup first ({listed})", title="cannot start", severity="error")
             return
@@ -183,8 +197,8 @@ class MnistTuiApp(App[int]):
         self.trainer = None
         self.stop_requested.clear()
         emit = self.train_tab.begin()
-        self.query_one(ConfusionTab).waiting()
-        self.query_one(TabbedContent).active = "train"
+        self.dashboard.query_one(ConfusionTab).waiting()
+        self.dashboard.query_one(TabbedContent).active = "train"
         self.training_worker = self.train_worker(build, emit)
         self.update_header()
 
@@ -204,12 +218,14 @@ class MnistTuiApp(App[int]):
         trainer.run()
 
     def on_train_tab_drawn(self, message: TrainTab.Drawn) -> None:
+        if not self.dashboard_shown:  # a followed run's records can still be drawn as the app shuts down
+            return
         if message.evaluated is not None:
-            self.query_one(ConfusionTab).show(message.evaluated)
+            self.dashboard.query_one(ConfusionTab).show(message.evaluated)
         if message.finished is not None:  # the other tabs show the new run when next looked at
             self.load_runs_worker()
-            self.query_one(MistakesTab).follow_newest()
-            self.query_one(DrawTab).follow_newest()
+            self.dashboard.query_one(MistakesTab).follow_newest()
+            self.dashboard.query_one(DrawTab).follow_newest()
         self.update_header()
 
     def action_pause(self) -> None:
@@ -224,9 +240,49 @@ class MnistTuiApp(App[int]):
             self.train_tab.show_message("pausing after this batch…")
 
     def action_stop(self) -> None:
+        followed = self.train_tab.followed
+        if not self.is_training and followed is not None and self.train_tab.following_live:
+            name = followed.run_dir.name
+            self.push_screen(
+                ConfirmScreen(
+                    f"Stop {name}, trained by process {followed.pid or '?'}? It stops after its current batch; finished"
+                    " epochs, checkpoints and summary.json are kept."
+                ),
+                callback=lambda confirmed: self.stop_followed(followed.run_dir) if confirmed else None,
+            )
+            return
         self.stop_training()
         self.log_line("warning", "stopping after the current batch: finished epochs and checkpoints are kept")
         self.update_header()
+
+    def stop_followed(self, run_dir: Path) -> None:
+        """Stop a run another process trains as `mnist-tui stop` does: through its run lock, so a process that
+        merely reuses the trainer's id is never signalled. Its end shows when its trainer records it."""
+        try:
+            pid = signal_trainer(run_dir, STOP_SIGNAL)
+        except RunsError as error:
+            self.notify(str(error), title="nothing to stop", severity="warning")
+            return
+        self.log_line("warning", f"asked process {pid} to stop {run_dir.name} after its current batch")
+        self.train_tab.show_message("stopping after the current batch…")
+
+    def follow_run(self, run_dir: Path) -> None:
+        """Show a run trained by another process in the Train tab (a finished one from its records)."""
+        if self.is_training:
+            self.notify("a run is training here: the Train tab shows it until it ends", severity="warning")
+            return
+        if not (run_dir / PROGRESS_FILE).is_file() and running_pid(run_dir) is None:
+            self.notify(f"{run_dir.name} has no {PROGRESS_FILE} (trained by an older version): see it in the Runs tab")
+            return
+        self.train_tab.follow(run_dir)
+        self.dashboard.query_one(ConfusionTab).waiting()
+        self.log_line("info", f"following {run_dir.name}")
+        self.update_header()
+
+    def on_runs_panel_follow_requested(self, message: RunsPanel.FollowRequested) -> None:
+        self.follow_run(message.run.path)
+        if self.train_tab.followed is not None and self.train_tab.followed.run_dir == message.run.path:
+            self.action_switch_tab(2)
 
     def stop_training(self) -> None:
         """Safe from any thread; the trainer ends after its current batch and keeps what it finished."""
@@ -279,12 +335,18 @@ class MnistTuiApp(App[int]):
     # --- state and the header -----------------------------------------------------------------------
 
     @property
+    def dashboard(self) -> Screen[Any]:
+        """The screen of tabs, also while a dialog is over it (App.query_one looks only in the top screen, and the
+        run's events keep coming while a dialog asks)."""
+        return self.screen_stack[0]
+
+    @property
     def setup_panel(self) -> SetupPanel:
-        return self.query_one(SetupPanel)
+        return self.dashboard.query_one(SetupPanel)
 
     @property
     def train_tab(self) -> TrainTab:
-        return self.query_one(TrainTab)
+        return self.dashboard.query_one(TrainTab)
 
     @property
     def live(self) -> LiveRun | None:
@@ -311,6 +373,9 @@ class MnistTuiApp(App[int]):
             return "idle"
         if self.stop_requested.is_set() and live.finished is None:
             return "stopping"
+        followed = self.train_tab.followed
+        if followed is not None and followed.pid is not None and live.finished is None:
+            return f"{live.status} (process {followed.pid})"
         return live.status
 
     def update_header(self) -> None:
@@ -334,6 +399,8 @@ class MnistTuiApp(App[int]):
             return False  # let the dialog's own keys through
         if action == "start" and self.is_training:
             return None  # shown greyed out
+        if action == "stop" and self.train_tab.following_live:
+            return True
         if action in ("pause", "stop") and not self.is_training:
             return None
         return True
@@ -342,7 +409,7 @@ class MnistTuiApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_switch_tab(self, number: int) -> None:
-        tabs = self.query_one(TabbedContent)
+        tabs = self.dashboard.query_one(TabbedContent)
         panes = tabs.get_child_by_type(ContentSwitcher).children  # in tab order, whoever added them
         if 1 <= number <= len(panes):
             tabs.active = panes[number - 1].id or ""
@@ -356,8 +423,8 @@ class MnistTuiApp(App[int]):
                 return
 
     def on_runs_panel_inspect_requested(self, message: RunsPanel.InspectRequested) -> None:
-        self.query_one(MistakesTab).show_run(message.run.path)
-        self.query_one(DrawTab).use_run(message.run.path)
+        self.dashboard.query_one(MistakesTab).show_run(message.run.path)
+        self.dashboard.query_one(DrawTab).use_run(message.run.path)
         self.action_switch_tab(5)
 
     # --- background loading -------------------------------------------------------------------------
@@ -388,12 +455,37 @@ class MnistTuiApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
     def load_runs_worker(self) -> None:
-        self.post_message(RunsLoaded(self.runs_loader(self.runs_dir)))
+        runs = self.runs_loader(self.runs_dir)
+        if not get_current_worker().is_cancelled:  # a newer look at the runs folder took its place
+            self.post_message(RunsLoaded(runs))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if not self.dashboard_shown:
             return
-        self.query_one(RunsPanel).set_runs(message.runs)
+        self.dashboard.query_one(RunsPanel).set_runs(message.runs)
+
+    def watch_runs(self) -> None:
+        """One look at a time: a slow disk must not let two read the same followers."""
+        if self.watch_worker is None or self.watch_worker.is_finished:
+            self.watch_worker = self.watch_runs_worker()
+
+    @work(thread=True, exit_on_error=False, group="watch")
+    def watch_runs_worker(self) -> None:
+        """Once a second: every run's live row, a stat per run when nothing changed; posted when one did."""
+        rows = poll_runs(self.runs_dir, self.run_followers)
+        if rows != self.watched_rows:
+            self.watched_rows = rows
+            self.post_message(RunsProgressed(rows))
+
+    def on_runs_progressed(self, message: RunsProgressed) -> None:
+        if not self.dashboard_shown:
+            return
+        if self.dashboard.query_one(RunsPanel).show_progress(message.rows):
+            self.load_runs_worker()
+        live = [name for name, row in message.rows.items() if row.status in LIVE]
+        if live and self.live is None and not self.is_training:  # nothing in the Train tab yet: show the newest
+            self.follow_run(self.runs_dir / live[0])
+            self.notify(f"following {live[0]}, trained by another process: see the Train tab (2)", timeout=6)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "runs":
@@ -403,8 +495,8 @@ class MnistTuiApp(App[int]):
 
     def action_export(self) -> None:
         run_dir = None
-        if self.query_one(TabbedContent).active == "runs":
-            run_dir = self.query_one(RunsPanel).run_path()
+        if self.dashboard.query_one(TabbedContent).active == "runs":
+            run_dir = self.dashboard.query_one(RunsPanel).run_path()
         elif self.live is not None and self.live.started is not None:
             run_dir = Path(self.live.started.run_dir)
         if run_dir is None:

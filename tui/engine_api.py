@@ -10,6 +10,7 @@ from typing import Protocol
 
 from engine.config import RunConfig
 from engine.events import Event, RunFinished
+from engine.system import SystemSample
 
 
 class DrivenTrainer(Protocol):
@@ -74,3 +75,15 @@ class DigitClassifier(Protocol):
     class_names: tuple[str, ...]
 
     def predict(self, pixels: Sequence[Sequence[float]]) -> tuple[float, ...]: ...
+
+
+class SystemSource(Protocol):
+    """Samples a process and the machine (engine.system.SystemSampler); called at most once a second, off the UI
+    thread, since NVML may block."""
+
+    def sample(self) -> SystemSample: ...
+
+    def close(self) -> None: ...
+
+
+SamplerFactory = Callable[[int, Sequence[int]], SystemSource]  # (process id, CUDA device indices)

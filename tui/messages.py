@@ -9,6 +9,7 @@ from pathlib import Path
 from textual.message import Message
 
 from engine.events import Event
+from engine.progress import RunProgress
 from engine.runs import RunRecord
 from tui.engine_api import DeviceEntry, ModelEntry
 
@@ -51,3 +52,10 @@ class ExportFinished(Message):
 class ExportFailed(Message):
     run_dir: Path
     error: str
+
+
+@dataclass
+class RunsProgressed(Message):
+    """The runs folder's live rows (engine.progress.RunProgress by run name, newest first), when one changed."""
+
+    rows: dict[str, RunProgress]

@@ -3,6 +3,9 @@
 Space marks runs for comparison: with two or more marked, the charts overlay their validation curves.
 The table has a column for each setting that differs between the runs; `o` sorts by the next column, `O` reverses.
 On a narrow screen `c` switches the detail between the curves and the confusion matrix.
+While runs train (here or in other processes), their rows show what the app's watcher reads from their
+progress.jsonl: status, and a "now" column with epoch, step, images/s and the latest validation accuracy. `f` opens
+the highlighted run in the Train tab: followed live while another process trains it, else shown from its records.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable
 
+from engine.progress import LIVE, RunProgress
 from engine.runs import RunRecord
 from tui.run_columns import DATE, STATUS, RunColumn, run_date, sort_key, tab_columns
 from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
@@ -27,6 +31,7 @@ RESUMABLE_STATUSES = ("interrupted", "stopped")
 STATUS_STYLES = {"completed": "green", "failed": "red", "diverged": "red", "broken": "bold red"}
 MARK = "✓ "
 SORT_ARROWS = {False: " ▲", True: " ▼"}
+NOW = "now"  # the heading of the live runs' column, shown while a run trains
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,29 @@ class Cell:
         return self.shown
 
 
-def run_cell(column: RunColumn, run: RunRecord, marked: bool) -> Cell:
+def run_cell(column: RunColumn, run: RunRecord, marked: bool, progress: RunProgress | None = None) -> Cell:
+    """`progress`: the run's live row while it trains, whose status is newer than the one read from disk."""
     text = Text(column.text(run))
     if column is DATE:
         text = Text(MARK if marked else "  ") + text
     elif column is STATUS:
-        text.stylize(STATUS_STYLES.get(run.status, "yellow"))
+        status = progress.status if progress is not None else run.status
+        text = Text(status, STATUS_STYLES.get(status, "yellow"))
     return Cell(text, column.value(run))
+
+
+def now_cell(progress: RunProgress | None) -> Cell:
+    """Epoch and step in progress, images/s and the latest validation accuracy ("2/3 140/196 10,696 img/s val 0.97")."""
+    if progress is None:
+        return Cell(Text(""), None)
+    parts = [f"{progress.epoch or '-'}/{progress.epochs or '?'}"]
+    if progress.step is not None:
+        parts.append(f"{progress.step}/{progress.steps_per_epoch or '?'}")
+    if progress.images_per_second is not None:
+        parts.append(f"{progress.images_per_second:,.0f} img/s")
+    if progress.val_accuracy is not None:
+        parts.append(f"val {progress.val_accuracy:.4f}")
+    return Cell(Text(" ".join(parts)), progress.updated)
 
 
 class RunsPanel(Vertical):
@@ -54,6 +75,7 @@ class RunsPanel(Vertical):
         Binding("space", "toggle_mark", "Compare"),
         Binding("r", "resume", "Resume run"),
         Binding("i", "inspect", "Inspect run"),
+        Binding("f", "follow", "Follow"),
         Binding("c", "toggle_detail", "Curves/matrix"),
         Binding("o", "sort", "Sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False),
@@ -71,8 +93,17 @@ class RunsPanel(Vertical):
             super().__init__()
             self.run = run
 
+    class FollowRequested(Message):
+        """Show the run in the Train tab: live while it trains, else from its records."""
+
+        def __init__(self, run: RunRecord) -> None:
+            super().__init__()
+            self.run = run
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.progress: dict[str, RunProgress] = {}  # the live rows of the runs training now
+        self.progress_seen: dict[str, tuple[str, float | None, float | None]] | None = None  # see show_progress
         self.runs: list[RunRecord] = []  # newest first, as on disk; the table may show them sorted otherwise
         self.marked: set[str] = set()
         self.columns: list[RunColumn] = []
@@ -97,6 +128,32 @@ class RunsPanel(Vertical):
         self._fill_table()
         self._show_detail()
 
+    def show_progress(self, rows: dict[str, RunProgress]) -> bool:
+        """Show every run's live row (by name); True when the runs on disk should be read again: a run came or
+        went, or one started, ended, or finished an evaluation (its curves and results changed)."""
+        live = {name: row for name, row in rows.items() if row.status in LIVE}
+        seen = {name: (row.status, row.val_accuracy, row.test_accuracy) for name, row in rows.items()}
+        # The first rows come with the runs the app read on mount: only later changes call for reading them again.
+        changed = self.progress_seen is not None and seen != self.progress_seen
+        self.progress_seen = seen
+        refill, self.progress = set(live) != set(self.progress), live
+        table = self.query_one(DataTable)
+        cells = {name: (run_cell(STATUS, run, False, row), now_cell(row)) for name, row in live.items()
+                 if (run := self.runs_by_name.get(name)) is not None and name in table.rows}  # fmt: skip
+        # The table's columns are measured when it is filled (see _fill_table): a wider cell fills it again.
+        widths = {key.value: column.width for key, column in table.columns.items()}
+        too_wide = any(
+            status.shown.cell_len > widths[STATUS.heading] or now.shown.cell_len > widths.get(NOW, 0)
+            for status, now in cells.values()
+        )
+        if refill or too_wide:
+            self._fill_table()
+            return changed
+        for name, (status, now) in cells.items():
+            table.update_cell(name, STATUS.heading, status)
+            table.update_cell(name, NOW, now)
+        return changed
+
     def _fill_table(self) -> None:
         """Columns for the settings that differ, the sorted one marked with its direction; rows sorted; the
         highlighted run stays highlighted."""
@@ -105,16 +162,25 @@ class RunsPanel(Vertical):
         self.columns = tab_columns(self.runs)
         if self.sorted_by not in [column.heading for column in self.columns]:  # a setting no longer differs
             self.sorted_by, self.sort_reversed = DATE.heading, True
+        headings = [column.heading for column in self.columns]
         rows = {
-            run.name: [run_cell(column, run, run.name in self.marked) for column in self.columns] for run in self.runs
+            run.name: [
+                run_cell(column, run, run.name in self.marked, self.progress.get(run.name)) for column in self.columns
+            ]
+            for run in self.runs
         }
+        if self.progress:  # after the status
+            at = headings.index(STATUS.heading) + 1
+            headings.insert(at, NOW)
+            for name, cells in rows.items():
+                cells.insert(at, now_cell(self.progress.get(name)))
         table.clear(columns=True)
-        for index, column in enumerate(self.columns):
-            label = Text(column.heading + (SORT_ARROWS[self.sort_reversed] if column.heading == self.sorted_by else ""))
+        for index, heading in enumerate(headings):
+            label = Text(heading + (SORT_ARROWS[self.sort_reversed] if heading == self.sorted_by else ""))
             # Measured here, not left to DataTable: it measures when idle, and a frame drawn before that keeps
             # its too-narrow columns in its cache.
             width = max([label.cell_len, *(cells[index].shown.cell_len for cells in rows.values())])
-            table.add_column(label, key=column.heading, width=width)
+            table.add_column(label, key=heading, width=width)
         for name, cells in rows.items():
             table.add_row(*cells, key=name)
         reverse = self.sort_reversed
@@ -177,6 +243,13 @@ class RunsPanel(Vertical):
             self.notify("no run highlighted: pick one in the table first", severity="warning")
         else:
             self.post_message(self.InspectRequested(run))
+
+    def action_follow(self) -> None:
+        run = self.highlighted
+        if run is None:
+            self.notify("no run highlighted: pick one in the table first", severity="warning")
+        else:
+            self.post_message(self.FollowRequested(run))
 
     def action_resume(self) -> None:
         run = self.highlighted

@@ -1,18 +1,28 @@
-"""The Train tab: the live run's progress line and bar, its loss and accuracy charts, and the event log.
+"""The Train tab: the live run's progress line and bar, the system pane, its loss and accuracy charts, and the log.
 
-It owns the run in progress as the dashboard knows it (a LiveRun) and the display tick that draws it. The
-training thread queues every event in `LiveRun.pending`, in order; those in TICK_EVENTS (up to twenty progress
-events a second, and on a GPU several epochs a second) wait for the once-a-second tick, the others post an
-EngineEvent that draws the queue at once. Either way the UI thread wakes once and redraws once.
+It owns the run it shows as the dashboard knows it (a LiveRun) and the display tick that draws it. That run is
+either trained here or followed: trained by another process, its events read back from its progress.jsonl. The
+training thread (or, for a followed run, the monitor) queues every event in `LiveRun.pending`, in order; those in
+TICK_EVENTS (up to twenty progress events a second, and on a GPU several epochs a second) wait for the
+once-a-second tick, the others post an EngineEvent that draws the queue at once. Either way the UI thread wakes
+once and redraws once, through the one renderer below.
+
+The monitor, a thread worker started by the tick, reads a followed run's new records and samples the system pane's
+process (the followed run's trainer, else this one), so neither a large progress.jsonl nor NVML holds up the UI.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.worker import Worker
 
 from engine.events import (
     BatchProgress,
@@ -25,23 +35,60 @@ from engine.events import (
     RunFinished,
     RunStarted,
 )
+from engine.progress import LIVE, ProgressFollower
+from engine.runs import read_summary, running_pid
+from engine.system import SystemSample, SystemSampler, cuda_indices
+from tui.engine_api import SamplerFactory, SystemSource
 from tui.formatting import run_result
 from tui.live_run import LiveRun
 from tui.messages import EngineEvent
 from tui.widgets.charts import LineChart
 from tui.widgets.log import EventLog
 from tui.widgets.progress import ProgressPanel
+from tui.widgets.system import SystemPane
 
 PROGRESS_DISPLAY_INTERVAL = 1.0  # seconds between redraws of the progress line while training
 # Drawn by the display tick; the others at once.
 TICK_EVENTS = (BatchProgress, DownloadProgress, EpochEnded, Evaluated, CheckpointSaved)
 LOSS_CHART_INTERVAL = 1.0  # seconds between redraws of the per-step loss chart (others change per epoch)...
 LOSS_CHART_CPU_SHARE = 0.005  # ...or longer, so its redraws take at most 0.5% of one core (every ~3 s at 120x40)
+DIED_MESSAGE = "its trainer process ended without finishing (killed, or the machine restarted)"
+
+
+@dataclass
+class FollowedRun:
+    """A run trained by another process, shown here from its progress.jsonl."""
+
+    run_dir: Path
+    pid: int | None  # its trainer's process, when it was opened
+    follower: ProgressFollower
+    queue: Callable[[Event], None]  # into the LiveRun's pending events, as a local trainer's emit
+    finished: bool = False  # its RunFinished was read (or, for a trainer that died, made up)
+
+    def read_new_records(self) -> None:
+        """Queue the events written since the last call; a trainer gone without a RunFinished queues one saying so.
+
+        Runs on the monitor's thread."""
+        gone = self.follower.progress.status not in LIVE  # asked first: a trainer gone has written all its records
+        records = self.follower.poll()
+        for record in records:
+            self.finished = self.finished or isinstance(record.event, RunFinished)
+            self.queue(record.event)
+        if gone and not records and not self.finished:  # its last record lost (a full disk), or the trainer killed
+            self.finished = True
+            summary = read_summary(self.run_dir) or {}
+            status = summary.get("status", "interrupted")
+            self.queue(RunFinished(status, summary.get("message", DIED_MESSAGE), str(self.run_dir), summary))
+
+    @property
+    def live(self) -> bool:
+        return not self.finished
 
 
 class TrainTab(Vertical):
     """Mount:  `with TabPane("Train"): yield TrainTab()`
-    Drive:  `emit = tab.begin()` for each new run, then `emit(event)` from the training thread;
+    Drive:  `emit = tab.begin()` for each new run, then `emit(event)` from the training thread; or
+            `tab.follow(run_dir)` to show a run another process trains;
             `tab.show_message(text)` and `tab.log_line(level, text)` from the app.
     Posts:  `TrainTab.Drawn(evaluated, finished)` after drawing queued events, for the app's header and the
             other tabs (the newest evaluation, the run's end), bubbling up to the app.
@@ -57,13 +104,26 @@ class TrainTab(Vertical):
             self.evaluated = evaluated
             self.finished = finished
 
-    def __init__(self, *, id: str | None = None) -> None:
+    class SystemSampled(Message, bubble=False):
+        def __init__(self, whose: str, sample: SystemSample) -> None:
+            super().__init__()
+            self.whose = whose
+            self.sample = sample
+
+    def __init__(self, *, sampler_factory: SamplerFactory = SystemSampler, id: str | None = None) -> None:
         super().__init__(id=id)
         self.live: LiveRun | None = None
+        self.followed: FollowedRun | None = None  # None while the run shown (if any) is trained here
         self.progress_shown = True  # False while a folded BatchProgress waits to be drawn
+        self.sampler_factory = sampler_factory
+        # The monitor's: the process and GPUs sampled, and their sampler (kept, as CPU % is since the last sample).
+        self.sampled: tuple[int, tuple[int, ...]] | None = None
+        self.sampler: SystemSource | None = None
+        self.monitor_worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield ProgressPanel(id="progress")
+        yield SystemPane("sampling CPU and memory…", id="system")
         with Horizontal(id="charts"):
             # Plotting is the dashboard's costliest work and competes with training for the same cores.
             yield LineChart("loss", min_interval=LOSS_CHART_INTERVAL, cpu_share=LOSS_CHART_CPU_SHARE, id="loss-chart")
@@ -72,9 +132,15 @@ class TrainTab(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(PROGRESS_DISPLAY_INTERVAL, self.show_latest_progress)
+        self.start_monitor()
+
+    def on_unmount(self) -> None:
+        if self.sampler is not None:
+            self.sampler.close()
 
     def begin(self) -> Callable[[Event], None]:
         """A new run: its LiveRun, the panels cleared; returns the callback for the training thread's events."""
+        self.followed = None
         live = self.live = LiveRun()
         progress = self.query_one(ProgressPanel)
         progress.reset()
@@ -87,6 +153,18 @@ class TrainTab(Vertical):
                 self.post_message(EngineEvent(event))
 
         return queue
+
+    def follow(self, run_dir: Path) -> None:
+        """Show the run another process trains in `run_dir` (or trained: a finished run is shown from its records)."""
+        queue = self.begin()
+        self.followed = FollowedRun(run_dir, running_pid(run_dir), ProgressFollower(run_dir), queue)
+        self.show_message(f"reading {run_dir.name}…")
+        self.start_monitor()  # at once, not a second later
+
+    @property
+    def following_live(self) -> bool:
+        """A run trained by another process is shown, and it has not ended."""
+        return self.followed is not None and self.followed.live
 
     def show_message(self, text: str) -> None:
         self.query_one(ProgressPanel).show_message(text)
@@ -101,6 +179,43 @@ class TrainTab(Vertical):
     def show_latest_progress(self) -> None:
         """The display tick."""
         self.draw_pending()
+        self.start_monitor()
+
+    def start_monitor(self) -> None:
+        """One monitor at a time (a slow NVML call must not let two read the same follower); a busy one is let be."""
+        if self.monitor_worker is None or self.monitor_worker.is_finished:
+            self.monitor_worker = self.monitor()
+
+    @work(thread=True, exit_on_error=False, group="monitor")
+    def monitor(self) -> None:
+        """Read a followed run's new records, then sample the system pane's process; posts SystemSampled."""
+        followed = self.followed
+        if followed is not None and followed.live:
+            followed.read_new_records()
+        whose, target = self.sample_target(followed)
+        sampler = self.sampler
+        if sampler is None or target != self.sampled:
+            if sampler is not None:
+                sampler.close()
+            sampler = self.sampler = self.sampler_factory(*target)
+            self.sampled = target
+        self.post_message(self.SystemSampled(whose, sampler.sample()))
+
+    def sample_target(self, followed: FollowedRun | None) -> tuple[str, tuple[int, tuple[int, ...]]]:
+        """Whose figures the system pane shows, in words, and (process id, CUDA indices): the followed run's
+        trainer while it lives, else this process; the GPUs of the run's device."""
+        started = self.live.started if self.live is not None else None
+        gpus = tuple(cuda_indices(started.device)) if started is not None else ()
+        if followed is not None and followed.live:
+            pid = followed.follower.progress.pid or followed.pid
+            if pid is not None:
+                return f"trainer (process {pid})", (pid, gpus)
+        if followed is not None:
+            gpus = ()  # the run's GPUs are no longer this run's to show
+        return "this dashboard", (os.getpid(), gpus)
+
+    def on_train_tab_system_sampled(self, message: SystemSampled) -> None:
+        self.query_one(SystemPane).show(message.whose, message.sample)
 
     def draw_pending(self) -> None:
         """Fold in the events the training thread queued, in order, and draw what they changed, once."""
@@ -136,7 +251,8 @@ class TrainTab(Vertical):
             elif isinstance(event, RunStarted):
                 if live.progress is None:  # no batch drawn yet: the bar may still show the dataset's download
                     progress.reset()
-                progress.show_message(f"training in {event.run_dir}")
+                trained = "followed: trained by another process in" if self.followed else "training in"
+                progress.show_message(f"{trained} {event.run_dir}")
         if evaluated is not None:
             self.refresh_charts()
         self.draw_progress()
