@@ -1,5 +1,6 @@
 import json
 import queue
+import threading
 import time
 
 import pytest
@@ -78,8 +79,15 @@ def test_progress_is_throttled_by_time_not_per_batch(tiny_data, runs_dir):
 
 def test_pause_resume_and_stop_from_another_thread(tiny_data, runs_dir):
     events: queue.Queue = queue.Queue()
+    requested = threading.Event()  # the trainer waits in its first progress report until the pause is asked
+
+    def emit(event):
+        events.put(event)
+        if isinstance(event, BatchProgress):
+            requested.wait(timeout=60)
+
     config = RunConfig(**{**TINY, "batch_size": 1, "epochs": 3})
-    trainer = Trainer(config, runs_dir=runs_dir, data_dir=tiny_data, emit=events.put, download=False)
+    trainer = Trainer(config, runs_dir=runs_dir, data_dir=tiny_data, emit=emit, download=False)
     thread = trainer.start()
 
     def next_of(kind):
@@ -90,9 +98,11 @@ def test_pause_resume_and_stop_from_another_thread(tiny_data, runs_dir):
 
     first = next_of(BatchProgress)
     trainer.pause()
+    requested.set()
     paused = next_of(PauseChanged)
     assert paused.paused and trainer.paused
-    assert paused.step <= first.step + 2  # takes effect within a batch of the request
+    after = (first.epoch, first.step + 1) if first.step < first.steps_per_epoch else (first.epoch + 1, 1)
+    assert (paused.epoch, paused.step) == after  # before the batch after the request
     assert events.empty()  # nothing happens while paused
     trainer.resume()
     resumed = next_of(PauseChanged)
