@@ -166,18 +166,20 @@ class ProgressRecorder:
             self._buffer.add(early)
         self._early = []
         self._path = Path(event.run_dir) / PROGRESS_FILE
-        self._writer = threading.Thread(target=self._write_until_finished, name="mnist-tui-progress", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_until_finished, args=(self._path,), name="mnist-tui-progress", daemon=True
+        )
         self._writer.start()
 
-    def _write_until_finished(self) -> None:
+    def _write_until_finished(self, path: Path) -> None:
         file = None  # opened with the first lines, so a trainer killed before them leaves no empty file
         try:
             while True:
                 finished = self._finished.wait(WRITE_INTERVAL_SECONDS)
                 with self._lock:
                     lines = self._buffer.take()
-                if lines and self._path is not None:
-                    file = file or open(self._path, "ab")
+                if lines:
+                    file = file or open(path, "ab")
                     file.write(lines)
                     file.flush()
                 if finished:
