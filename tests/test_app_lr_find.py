@@ -12,6 +12,7 @@ from fake_run import FakeCurve, FakeTrainer, fake_catalog, fake_trainer_class, r
 from test_app import MessageWaiter, engine_event, make_app, type_into
 from textual.notifications import Notify
 from textual.widgets import Input
+from textual.widgets._footer import FooterKey
 from textual.worker import Worker, WorkerState
 
 from engine.config import RunConfig
@@ -39,6 +40,11 @@ def toast(text: str) -> Callable[[object], bool]:
 
 def lr_field(app: MnistTuiApp) -> str:
     return app.query_one("#field-lr", Input).value
+
+
+def footer_keys(app: MnistTuiApp) -> dict[str, bool]:
+    """The keys the footer shows, and whether each is enabled (not greyed out)."""
+    return {key.key: not key.has_class("-disabled") for key in app.query(FooterKey)}
 
 
 def chart_text(screen: LrFindScreen) -> str:
@@ -246,7 +252,7 @@ def test_failures_show_in_the_screen_and_the_app_stays_up(tiny_data: Path, runs_
         asyncio.run(scenario(tester, message))
 
 
-def test_an_invalid_field_or_a_run_refuses_the_range_test(tiny_data: Path, runs_dir: Path) -> None:
+def test_an_invalid_field_or_a_run_refuses_the_range_test_as_the_footer_shows(tiny_data: Path, runs_dir: Path) -> None:
     tester = BlockingRangeTest()
 
     class LongRun(FakeTrainer):
@@ -271,7 +277,9 @@ def test_an_invalid_field_or_a_run_refuses_the_range_test(tiny_data: Path, runs_
         waiter = MessageWaiter()
         async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
             await app.workers.wait_for_complete()
-            assert app.screen.active_bindings["l"].enabled
+            await pilot.pause()
+            footer = footer_keys(app)
+            assert footer["l"] and "p" not in footer and "x" not in footer  # at 80 columns there is room for l
             await type_into(pilot, "lr", "20")
             await pilot.press("l")
             await waiter.wait_for(toast("fix the setup first (lr: must be a number above 0 and at most 10"))  # as s
@@ -291,13 +299,17 @@ def test_an_invalid_field_or_a_run_refuses_the_range_test(tiny_data: Path, runs_
             await waiter.wait_for(engine_event(RunStarted))
             app.action_switch_tab(1)
             await pilot.pause()
-            assert not app.screen.active_bindings["l"].enabled  # greyed out while the run trains
+            footer = footer_keys(app)
+            assert not footer["l"] and footer["p"] and footer["x"]  # l greyed out while the run trains
             await pilot.press("l")
             await pilot.pause()
             assert not isinstance(app.screen, LrFindScreen)
             await pilot.press("x")
             await waiter.wait_for(engine_event(RunFinished))
             await app.workers.wait_for_complete()
+            await pilot.pause()
+            footer = footer_keys(app)
+            assert footer["l"] and "p" not in footer and "x" not in footer
             await pilot.press("l")
             assert isinstance(app.screen, LrFindScreen)  # the run is over: the test may start
             await pilot.press("escape", "ctrl+p", "l")  # a text field that takes letters gets the l

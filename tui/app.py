@@ -315,6 +315,7 @@ class MnistTuiApp(App[int]):
         self.dashboard.query_one(ConfusionTab).waiting()
         self.log_line("info", f"following {run_dir.name}")
         self.update_header()
+        self.refresh_bindings()  # x stops a run followed live
 
     def on_runs_panel_follow_requested(self, message: RunsPanel.FollowRequested) -> None:
         self.follow_run(message.run.path)
@@ -358,6 +359,8 @@ class MnistTuiApp(App[int]):
         if not self.dashboard_shown:
             return
         worker = event.worker
+        if worker.group == "training":
+            self.refresh_bindings()  # p and x show in the footer while a run trains
         if worker.group != "training" or event.state != WorkerState.ERROR:
             return
         error = worker.error
@@ -443,7 +446,7 @@ class MnistTuiApp(App[int]):
         if action == "stop" and self.train_tab.following_live:
             return True
         if action in ("pause", "stop") and not self.is_training:
-            return None
+            return False  # left out of the footer while nothing trains: at 80 columns it has no room to spare
         return True
 
     def action_help(self) -> None:
