@@ -19,7 +19,7 @@ from engine.config import RunConfig
 from engine.events import DownloadProgress, Event, RunFinished, RunStarted
 from tui.app import MnistTuiApp
 from tui.engine_api import RangeCurve, RangeTester, TrainerFactory
-from tui.messages import RangeTestProgressed
+from tui.messages import EngineEvent, RangeTestProgressed
 from tui.screens.lr_find import BATCHES, LrFindScreen, rounded
 from tui.tabs.setup import SetupPanel
 from tui.widgets.progress import ProgressPanel
@@ -100,9 +100,11 @@ def test_the_range_test_picks_a_rate_for_the_setup(tiny_data: Path, runs_dir: Pa
 
 
 class BlockingRangeTest:
-    """Half a curve, then batches that go on until the screen asks it to stop: the cancel path, with no clock."""
+    """A download, half a curve, then batches that go on until the screen asks it to stop: the cancel path, with no
+    clock. After the download it waits for `downloaded` to be set, so a test can see the download's progress."""
 
     def __init__(self) -> None:
+        self.downloaded = threading.Event()
         self.stopped = threading.Event()
         self.config: RunConfig | None = None
 
@@ -118,6 +120,7 @@ class BlockingRangeTest:
     ) -> FakeCurve:
         self.config = config
         on_download(DownloadProgress("train-images-idx3-ubyte.gz", 1000, 2000, 500.0))
+        self.downloaded.wait()
         curve = range_curve(50)
         on_progress(curve)
         while not should_stop():
@@ -154,9 +157,14 @@ def test_escape_cancels_the_test_through_should_stop(tiny_data: Path, runs_dir: 
             await pilot.press("l")
             screen = app.screen
             assert isinstance(screen, LrFindScreen)
-            await waiter.wait_for(lambda message: isinstance(message, RangeTestProgressed))
+            await waiter.wait_for(lambda message: isinstance(message, EngineEvent))
             await pilot.pause()
             progress = screen.query_one(ProgressPanel)
+            assert progress.message.startswith("downloading train-images-idx3-ubyte.gz")
+            assert (progress.completed, progress.total) == (1000, 2000)
+            tester.downloaded.set()
+            await waiter.wait_for(lambda message: isinstance(message, RangeTestProgressed))
+            await pilot.pause()
             assert progress.message.startswith(f"batch 50 of at most {BATCHES} · lr ")
             assert (progress.completed, progress.total) == (50, BATCHES)
             assert screen.query_one(RangeTestChart).curve is not None  # the curve so far is drawn
@@ -254,6 +262,7 @@ def test_failures_show_in_the_screen_and_the_app_stays_up(tiny_data: Path, runs_
 
 def test_an_invalid_field_or_a_run_refuses_the_range_test_as_the_footer_shows(tiny_data: Path, runs_dir: Path) -> None:
     tester = BlockingRangeTest()
+    tester.downloaded.set()
 
     class LongRun(FakeTrainer):
         """Trains until stopped."""
