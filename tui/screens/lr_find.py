@@ -32,7 +32,7 @@ BATCHES = 300  # the most batches the ramp takes (engine.lr_find.MAX_BATCHES; th
 PROGRESS_INTERVAL = 0.25  # seconds between redraws of the curve while it grows
 BIG_STEP = 10  # batches the cursor moves with shift+arrow: a factor of about 1.6 in the rate
 MIN_POINTS = 3  # a curve shorter than this has no slope to suggest a rate from
-OUT_OF_MEMORY = ("OutOfMemoryError", "MemoryError")  # torch.OutOfMemoryError, without importing torch
+OUT_OF_MEMORY = ("OutOfMemoryError", "MemoryError")  # torch.OutOfMemoryError (CUDA), without importing torch
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,14 @@ def readout(curve: RangeCurve, cursor: int) -> str:
 
 def failure_text(error: BaseException) -> str:
     message = str(error) or type(error).__name__
-    if type(error).__name__ in OUT_OF_MEMORY:
+    if type(error).__name__ in OUT_OF_MEMORY or "out of memory" in message:  # MPS says so in a RuntimeError
         message += " (try a smaller batch size)"
     return message
 
 
 class LrFindScreen(ModalScreen[ChosenRate | None]):
+    """Dismissed with the chosen rate on enter, with None on escape (which also stops a test still running)."""
+
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("left", "move(-1)", show=False),
