@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from engine import data as datamod
 from engine.config import RunConfig, validate
 from engine.devices import resolve_device
+from engine.events import DownloadProgress
 from engine.models import CONVOLUTIONAL, build_model
 from engine.runs import atomic_write
 from engine.trainer import build_optimizer
@@ -58,13 +59,20 @@ def range_test(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
     should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[RangeTest], None] | None = None,
+    on_download: Callable[[DownloadProgress], None] = lambda progress: None,
 ) -> RangeTest:
     """Ramp the learning rate from start_lr to end_lr over `batches` batches of the config's model, optimizer and
-    batch size (its own lr and schedule are not used); ends early once the loss diverges."""
+    batch size (its own lr and schedule are not used); ends early once the loss diverges.
+
+    `on_progress` gets the curve so far after each batch (the dashboard draws it as it grows); `on_download` the
+    dataset's download progress on first use."""
     config = validate(config)
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    images, labels = datamod.load_split(config.dataset, data_dir, train=True, download=download)
+    images, labels = datamod.load_split(
+        config.dataset, data_dir, train=True, download=download, on_download=on_download
+    )
     train_index, _ = datamod.train_val_indices(config, len(labels))
     train = datamod.DeviceSplit.from_cpu(images[train_index], labels[train_index], device)
     channels_last = config.model in CONVOLUTIONAL and device.type != "mps"
@@ -99,6 +107,8 @@ def range_test(
         rates.append(rate)
         losses.append(value)
         smoothed.append(average / (1 - (1 - SMOOTHING) ** len(rates)))
+        if on_progress is not None:
+            on_progress(RangeTest(tuple(rates), tuple(losses), tuple(smoothed), steepest_descent(rates, smoothed)))
         if smoothed[-1] > DIVERGED_FACTOR * min(smoothed):
             break
     return RangeTest(tuple(rates), tuple(losses), tuple(smoothed), steepest_descent(rates, smoothed))

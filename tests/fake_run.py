@@ -1,12 +1,13 @@
 """A deterministic stand-in for the engine, so dashboard snapshots are identical on every run (and the app can be
 built without torch: fake_inspection imports engine.predict's types only when called).
 
-The fake catalog and trainer take the place of engine.devices/engine.models/engine.trainer (which need
-torch); the trainer replays a scripted event stream with fixed numbers and no clock.
+The fake catalog, trainer and range test take the place of engine.devices, engine.models, engine.trainer and
+engine.lr_find (which need torch); the trainer replays a scripted event stream with fixed numbers and no clock.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from engine.events import (
     BatchProgress,
     CheckpointSaved,
     ClassReport,
+    DownloadProgress,
     EpochEnded,
     Evaluated,
     Event,
@@ -26,7 +28,7 @@ from engine.events import (
 )
 from engine.runs import RunRecord
 from engine.system import SystemSample
-from tui.engine_api import DigitClassifier, TrainerFactory
+from tui.engine_api import DigitClassifier, RangeCurve, RangeTester, TrainerFactory
 
 if TYPE_CHECKING:
     from engine.predict import Inspection
@@ -161,6 +163,46 @@ class FakeTrainer:
 
 def fake_trainer_class() -> TrainerFactory:
     return FakeTrainer
+
+
+# --- the learning-rate range test --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeCurve:
+    """Implements tui.engine_api.RangeCurve."""
+
+    rates: tuple[float, ...]
+    losses: tuple[float, ...]
+    smoothed_losses: tuple[float, ...]
+    suggested_index: int
+
+
+def range_curve(points: int = 120) -> FakeCurve:
+    """A made-up range test from 1e-6 up by 10% a batch: flat, falling fastest at batch 60, lowest at 95, rising."""
+    rates = tuple(1e-6 * 1.1**i for i in range(points))
+    smoothed = tuple(1.3 - math.tanh((i - 60) / 12) if i <= 95 else 0.35 + 0.1 * (i - 95) for i in range(points))
+    losses = tuple(value + 0.08 * math.sin(i * 1.7) for i, value in enumerate(smoothed))
+    return FakeCurve(rates, losses, smoothed, suggested_index=60)
+
+
+def fake_range_test(
+    config: RunConfig,
+    data_dir: Path,
+    *,
+    batches: int,
+    should_stop: Callable[[], bool],
+    on_progress: Callable[[RangeCurve], None],
+    on_download: Callable[[DownloadProgress], None],
+) -> FakeCurve:
+    """The whole curve at once, with no clock: what the snapshot shows never depends on timing."""
+    curve = range_curve()
+    on_progress(curve)
+    return curve
+
+
+def fake_range_tester() -> RangeTester:
+    return fake_range_test
 
 
 # --- past runs, their mistakes and a classifier, for the Runs, Mistakes and Draw tabs ------------------------

@@ -1,5 +1,5 @@
 """Snapshots of every tab at 80x24 and 120x40, the app built through its factory with what would vary injected:
-a fixed catalog, a scripted run, past runs, their mistakes and a classifier (tests/fake_run.py)."""
+a fixed catalog, a scripted run, past runs, their mistakes, a classifier and a range test (tests/fake_run.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fake_run import (
     fake_catalog,
     fake_classifier_loader,
     fake_inspection,
+    fake_range_tester,
     fake_runs,
     fake_trainer_class,
 )
@@ -27,6 +28,7 @@ def make_app() -> MnistTuiApp:
         preset={"model": "linear", "epochs": 4},
         catalog_loader=fake_catalog,
         trainer_loader=fake_trainer_class,
+        range_tester_loader=fake_range_tester,
         runs_loader=fake_runs,
         inspector=fake_inspection,
         classifier_loader=fake_classifier_loader(),
@@ -100,5 +102,19 @@ def test_draw_tab(snap_compare, size):
         await settle(pilot)
         await pilot.press("down", "down", "right", "right", "space", *["shift+down"] * 12, *["shift+right"] * 4)
         await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_lr_find_screen(snap_compare, size):
+    """Setup's l: the range test's curve, the suggested rate (▼) and the cursor (●) moved three batches past it."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.press("right", "right", "right")
+        await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)

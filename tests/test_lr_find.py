@@ -21,8 +21,11 @@ def test_the_steepest_descent_is_found_before_the_lowest_loss() -> None:
 
 def test_the_range_test_suggests_a_sane_rate_and_writes_no_run(tiny_data: Path, runs_dir: Path) -> None:
     config = RunConfig(model="linear", batch_size=32, device="cpu")
-    result = range_test(config, tiny_data, download=False, batches=200)
+    curves = []  # what the dashboard draws as the test runs: the curve so far, after each batch
+    result = range_test(config, tiny_data, download=False, batches=200, on_progress=curves.append)
     assert 100 <= len(result.rates) <= 200 and result.rates == tuple(sorted(result.rates))
+    assert [len(curve.rates) for curve in curves] == list(range(1, len(result.rates) + 1))
+    assert curves[-1] == result
     assert 1e-4 <= result.suggested <= 0.3
     assert result.smoothed_losses[result.suggested_index] < result.smoothed_losses[0]
 

@@ -33,12 +33,13 @@ from engine.progress import LIVE, PROGRESS_FILE, ProgressFollower, RunProgress
 from engine.runs import RunRecord, RunsError, list_runs, running_pid, signal_trainer
 from engine.system import SystemSampler
 from tui.background import REFRESH_SECONDS, STOP_SIGNAL, poll_runs
-from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, SamplerFactory, TrainerFactory
+from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, RangeTester, SamplerFactory, TrainerFactory
 from tui.formatting import run_result
 from tui.live_run import LiveRun
 from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinished, RunsLoaded, RunsProgressed
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.lr_find import ChosenRate, LrFindScreen
 from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
 from tui.tabs.confusion import ConfusionTab
 from tui.tabs.draw import DrawTab, load_predictor
@@ -67,6 +68,12 @@ def load_trainer_class() -> TrainerFactory:
     return Trainer
 
 
+def load_range_tester() -> RangeTester:
+    from engine.lr_find import range_test
+
+    return range_test
+
+
 def export_files(run_dir: Path, data_dir: Path) -> tuple[list[Path], str | None]:
     """PNGs and CSV, then mistakes.png; (paths, warning when mistakes.png was skipped)."""
     from engine.export import export_with_mistakes
@@ -87,6 +94,7 @@ class MnistTuiApp(App[int]):
         Binding("p", "pause", "Pause/resume", priority=True),
         Binding("x", "stop", "Stop", priority=True),
         Binding("e", "export", "Export", priority=True),
+        Binding("l", "lr_find", "LR range test", priority=True),
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("q", "quit", "Quit", priority=True),
         Binding("1", "switch_tab(1)", "Tabs", key_display="1-6", priority=True),
@@ -102,6 +110,7 @@ class MnistTuiApp(App[int]):
         start: bool = False,
         catalog_loader: Callable[[], Catalog] = load_catalog,
         trainer_loader: Callable[[], TrainerFactory] = load_trainer_class,
+        range_tester_loader: Callable[[], RangeTester] = load_range_tester,
         exporter: Exporter = export_files,
         runs_loader: Callable[[Path], list[RunRecord]] = list_runs,
         inspector: Inspector = score_run,
@@ -117,6 +126,7 @@ class MnistTuiApp(App[int]):
         self.start_on_ready = start
         self.catalog_loader = catalog_loader
         self.trainer_loader = trainer_loader
+        self.range_tester_loader = range_tester_loader
         self.exporter = exporter
         self.runs_loader = runs_loader
         self.inspector = inspector
@@ -171,19 +181,24 @@ class MnistTuiApp(App[int]):
         if not self.catalog_ready:
             self.notify("still loading PyTorch and the model list: press s again in a moment", severity="warning")
             return
+        if self.setup_refused("cannot start"):
+            return
+        config = self.setup_panel.config()
+        self.launch(
+            lambda trainer_class, emit: trainer_class(config, runs_dir=self.runs_dir, data_dir=self.data_dir, emit=emit)
+        )
+        self.log_line("info", f"starting {config.model} on {config.dataset} ({config.epochs} epochs, {config.device})")
+
+    def setup_refused(self, title: str) -> bool:
+        """True, with the reasons in a toast and the first invalid field focused, while a setting is invalid."""
         setup = self.setup_panel
         errors = setup.validate_fields()
         if errors:
             listed = "; ".join(f"{name.replace('_', ' ')}: {message}" for name, message in errors.items())
             self.dashboard.query_one(TabbedContent).active = "setup"
             setup.focus_first_error()
-            self.notify(f"fix the setup first ({listed})", title="cannot start", severity="error")
-            return
-        config = setup.config()
-        self.launch(
-            lambda trainer_class, emit: trainer_class(config, runs_dir=self.runs_dir, data_dir=self.data_dir, emit=emit)
-        )
-        self.log_line("info", f"starting {config.model} on {config.dataset} ({config.epochs} epochs, {config.device})")
+            self.notify(f"fix the setup first ({listed})", title=title, severity="error")
+        return bool(errors)
 
     def on_runs_panel_resume_requested(self, message: RunsPanel.ResumeRequested) -> None:
         if self.is_training:
@@ -216,6 +231,28 @@ class MnistTuiApp(App[int]):
         if self.stop_requested.is_set() or worker.is_cancelled:
             trainer.stop()  # the stop came while torch was loading: end before the first batch
         trainer.run()
+
+    # --- the learning-rate range test (Setup's l): nothing is trained for keeps, nothing is written --------
+
+    def action_lr_find(self) -> None:
+        if not self.catalog_ready:
+            self.notify("still loading PyTorch and the model list: press l again in a moment", severity="warning")
+            return
+        if self.setup_refused("cannot run the range test"):
+            return
+        screen = LrFindScreen(self.setup_panel.config(), self.data_dir, self.range_tester_loader)
+        self.push_screen(screen, callback=self.range_test_closed)
+
+    def range_test_closed(self, choice: ChosenRate | None) -> None:
+        if choice is None:  # escape: the learning rate stays as it was
+            return
+        self.setup_panel.set_field("lr", f"{choice.rate:g}")
+        text = (
+            f"learning rate {choice.rate:g} from the range test"
+            f" (suggested {choice.suggested:.2g}, {choice.batches} batches)"
+        )
+        self.log_line("info", text)
+        self.notify(text, title="learning rate set")
 
     def on_train_tab_drawn(self, message: TrainTab.Drawn) -> None:
         if not self.dashboard_shown:  # a followed run's records can still be drawn as the app shuts down
@@ -278,6 +315,7 @@ class MnistTuiApp(App[int]):
         self.dashboard.query_one(ConfusionTab).waiting()
         self.log_line("info", f"following {run_dir.name}")
         self.update_header()
+        self.refresh_bindings()  # x stops a run followed live
 
     def on_runs_panel_follow_requested(self, message: RunsPanel.FollowRequested) -> None:
         self.follow_run(message.run.path)
@@ -321,6 +359,8 @@ class MnistTuiApp(App[int]):
         if not self.dashboard_shown:
             return
         worker = event.worker
+        if worker.group == "training":
+            self.refresh_bindings()  # p and x show in the footer while a run trains
         if worker.group != "training" or event.state != WorkerState.ERROR:
             return
         error = worker.error
@@ -397,12 +437,16 @@ class MnistTuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, ModalScreen):
             return False  # let the dialog's own keys through
+        if action == "lr_find":  # a Setup key, shown there only; greyed out while a run trains, which it would slow
+            if self.dashboard.query_one(TabbedContent).active != "setup":
+                return False
+            return None if self.is_training else True
         if action == "start" and self.is_training:
             return None  # shown greyed out
         if action == "stop" and self.train_tab.following_live:
             return True
         if action in ("pause", "stop") and not self.is_training:
-            return None
+            return False  # left out of the footer while nothing trains: at 80 columns it has no room to spare
         return True
 
     def action_help(self) -> None:
@@ -488,6 +532,7 @@ class MnistTuiApp(App[int]):
             self.notify(f"following {live[0]}, trained by another process: see the Train tab (2)", timeout=6)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()  # the footer shows each tab's own keys
         if event.pane.id == "runs":
             self.load_runs_worker()
 

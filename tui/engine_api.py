@@ -1,6 +1,6 @@
-"""What the dashboard needs from the torch side of the engine, as Protocols: the trainer it drives and the
-catalog of devices and models. The engine's classes and the tests' fakes are both checked against them (mypy),
-so the app has no branch for either alone; nothing here imports torch."""
+"""What the dashboard needs from the torch side of the engine, as Protocols: the trainer it drives, the catalog of
+devices and models, and the learning-rate range test. The engine's classes and the tests' fakes are both checked
+against them (mypy), so the app has no branch for either alone; nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.config import RunConfig
-from engine.events import Event, RunFinished
+from engine.events import DownloadProgress, Event, RunFinished
 from engine.system import SystemSample
 
 
@@ -39,6 +39,37 @@ class TrainerFactory(Protocol):
     ) -> DrivenTrainer: ...
 
     def from_run(self, run_dir: Path, *, data_dir: Path, emit: Callable[[Event], None]) -> DrivenTrainer: ...
+
+
+class RangeCurve(Protocol):
+    """A learning-rate range test's curve, whole or so far (engine.lr_find.RangeTest)."""
+
+    @property
+    def rates(self) -> tuple[float, ...]: ...
+
+    @property
+    def losses(self) -> tuple[float, ...]: ...
+
+    @property
+    def smoothed_losses(self) -> tuple[float, ...]: ...
+
+    @property
+    def suggested_index(self) -> int: ...  # where the smoothed loss falls fastest
+
+
+class RangeTester(Protocol):
+    """Runs the range test (engine.lr_find.range_test) in a worker thread: nothing is written to the runs folder."""
+
+    def __call__(
+        self,
+        config: RunConfig,
+        data_dir: Path,
+        *,
+        batches: int,
+        should_stop: Callable[[], bool],
+        on_progress: Callable[[RangeCurve], None],
+        on_download: Callable[[DownloadProgress], None],
+    ) -> RangeCurve: ...
 
 
 class DeviceEntry(Protocol):

@@ -11,7 +11,7 @@ from textual.message import Message
 from engine.events import Event
 from engine.progress import RunProgress
 from engine.runs import RunRecord
-from tui.engine_api import DeviceEntry, ModelEntry
+from tui.engine_api import DeviceEntry, ModelEntry, RangeCurve
 
 
 class EngineEvent(Message, bubble=False):
@@ -34,6 +34,17 @@ class CatalogLoaded(Message):
 @dataclass
 class CatalogFailed(Message):
     error: str
+
+
+@dataclass
+class RangeTestProgressed(Message):
+    """The learning-rate range test's curve so far, a few times a second. It carries the whole curve, so a newer
+    one replaces one still queued."""
+
+    curve: RangeCurve
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RangeTestProgressed)
 
 
 @dataclass

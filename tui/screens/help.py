@@ -14,6 +14,8 @@ KEYS = (
     ("p", "pause / resume the run"),
     ("x", "stop the run, or a followed run after a confirm (finished epochs and checkpoints are kept)"),
     ("e", "export the current run, or the run highlighted in the Runs tab (PNG + CSV)"),
+    ("l", "Setup tab: find a learning rate (range test on the current setup; not while a run trains)"),
+    ("← → s enter", "range test: move along the curve (shift: 10 steps), back to the suggestion, use this rate"),
     ("r", "Runs tab: resume the highlighted interrupted or stopped run"),
     ("c", "Runs tab on a narrow screen: switch between curves and confusion matrix"),
     ("space", "Runs tab: mark runs to compare their validation curves"),

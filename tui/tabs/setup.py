@@ -238,6 +238,13 @@ class SetupPanel(VerticalScroll):
                 self.query_one(f"#field-{field.name}").focus()
                 return
 
+    def set_field(self, name: str, text: str) -> None:
+        """Type `text` into a number field (the range test's rate) and check it as if typed; focus goes there."""
+        widget = self.query_one(f"#field-{name}", Input)
+        widget.value = text
+        widget.focus()
+        self.validate_fields()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._changed()

@@ -80,6 +80,12 @@ class ProgressPanel(Widget):
         self.completed, self.total = progress.done_bytes, progress.total_bytes  # None: a pulsing bar
         self.refresh()
 
+    def show_count(self, message: str, completed: int, total: int) -> None:
+        """Any other work counted against its total (the learning-rate range test's batches)."""
+        self.message = message
+        self.completed, self.total = completed, total
+        self.refresh()
+
     def show_message(self, message: str) -> None:
         self.message = message
         self.refresh()
