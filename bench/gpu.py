@@ -9,13 +9,14 @@ so figures of different cards and days can be compared.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from bench.machine import matmul_tflops
 
 THROUGHPUT_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("linear", {}),
@@ -47,31 +48,6 @@ TARGETS = {
 }
 
 
-def matmul_tflops(dtype_name: str, size: int = 8192, repeats: int = 10) -> float:
-    """Dense matrix-product rate on random data, median of `repeats` after warm-ups, timed with CUDA events."""
-    import torch
-
-    dtype = getattr(torch, dtype_name)
-    tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32 here, not TF32
-    try:
-        a = torch.randn(size, size, device="cuda", dtype=dtype)
-        b = torch.randn(size, size, device="cuda", dtype=dtype)
-        for _ in range(3):
-            a @ b
-        times = []
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            a @ b
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1000)
-        return round(2 * size**3 / statistics.median(times) / 1e12, 1)
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-
-
 def gpu_info() -> dict[str, Any]:
     import torch
 
@@ -83,8 +59,8 @@ def gpu_info() -> dict[str, Any]:
         "multiprocessors": properties.multi_processor_count,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "fp32_matmul_tflops": matmul_tflops("float32"),
-        "bf16_matmul_tflops": matmul_tflops("bfloat16"),
+        "fp32_matmul_tflops": matmul_tflops("float32", "cuda"),
+        "bf16_matmul_tflops": matmul_tflops("bfloat16", "cuda"),
     }
     try:
         import pynvml

@@ -3,7 +3,8 @@
 Sections (`--only` picks some): throughput (engine vs the tutorial loop), accuracy (time to 0.990 for
 cnn and 0.995 for best, in fresh processes), app (dashboard overhead, first frame, peak memory), gpu (all of
 these on CUDA device 0, beside its matmul rates: bench/gpu.py).
-Each figure is recorded with the load average at the time: other work on the machine slows every number.
+Each figure is recorded with the load average at the time (other work on the machine slows every number),
+and each section with the CPU's float32 matmul rate measured as it starts (bench/machine.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from bench.machine import cpu_fp32_gflops
 
 CPU_SECTIONS = ("throughput", "accuracy", "app")
 SECTIONS = (*CPU_SECTIONS, "gpu")
@@ -257,8 +260,13 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def tables(results: dict[str, Any]) -> list[Table]:
     out = []
+    rates = results.get("cpu_fp32_matmul_gflops", {})
+
+    def rate(section: str) -> str:
+        return f"; CPU float32 matmul {rates[section]} GFLOP/s" if section in rates else ""
+
     if "throughput" in results:
-        table = Table(title="Training throughput, images/s (steady state, best round)")
+        table = Table(title=f"Training throughput, images/s (steady state, best round{rate('throughput')})")
         columns = (
             "model",
             "batch",
@@ -284,7 +292,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
             )
         out.append(table)
     if "accuracy" in results:
-        table = Table(title="Time to accuracy (default recipe, test split scored after each epoch)")
+        table = Table(title=f"Time to accuracy (default recipe, test split scored after each epoch{rate('accuracy')})")
         for column in ("model", "seed", "target", "reached after", "epoch", "final test acc", "train", "run", "peak"):
             table.add_column(column, justify="left" if column == "model" else "right")
         for run in results["accuracy"]:
@@ -305,7 +313,7 @@ def tables(results: dict[str, Any]) -> list[Table]:
         app = results["app"]
         table = Table(
             title=f"The app: a {app['preset']} run, headless CLI vs dashboard (headless run_test),"
-            f" {app['rounds']} rounds, medians"
+            f" {app['rounds']} rounds, medians{rate('app')}"
         )
         table.add_column("measure")
         table.add_column("value", justify="right")
@@ -386,9 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         "gpu": lambda: measure_gpu(args.data_dir, args.seconds, args.rounds, seeds, console, gpu_parts),
     }
     failed: dict[str, str] = {}
+    rates: dict[str, float] = results.setdefault("cpu_fp32_matmul_gflops", {})
     for section in SECTIONS:
         if section not in sections:
             continue
+        rates[section] = cpu_fp32_gflops()
+        console.print(f"{section}: CPU float32 matmul {rates[section]} GFLOP/s, load {load_average()}")
         try:
             results[section] = measures[section]()
         except MeasureFailed as error:
@@ -397,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         results["failed"] = failed
     results["load_after"] = load_average()
+    rates["after"] = cpu_fp32_gflops()
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     for table in tables(results):
         console.print(table)
@@ -407,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         for table in [*gpu.tables(results["gpu"]), *tables(app)]:
             console.print(table)
     console.print(f"load average {results['load_before']} before, {results['load_after']} after (2 cores)")
+    console.print(f"CPU float32 matmul, GFLOP/s: {', '.join(f'{name} {rate}' for name, rate in rates.items())}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     console.print(f"wrote {args.out}")

@@ -122,3 +122,14 @@ def test_an_empty_drawing_measure_fails_the_app_section_with_its_reason(tmp_path
     reason = "the drawing on/off measure compared no block: 2 blocks in 1 rounds, 0 with a training speed"
     assert reason in " ".join(capsys.readouterr().out.split())  # however Rich wrapped it
     assert json.loads(out_file.read_text())["failed"]["app"].startswith(reason)
+    rates = json.loads(out_file.read_text())["cpu_fp32_matmul_gflops"]
+    assert set(rates) == {"app", "after"} and all(rate > 0 for rate in rates.values())  # beside every figure
+
+
+def test_the_matmul_rate_measures_a_product_of_known_size(monkeypatch) -> None:
+    import bench.machine
+
+    monkeypatch.setitem(bench.machine.MATRIX_SIZE, "cpu", 64)
+    clock = iter(range(100))  # each product takes exactly one microsecond
+    monkeypatch.setattr(bench.machine.time, "perf_counter", lambda: next(clock) * 1e-6)
+    assert bench.machine.matmul_tflops("float32", "cpu", repeats=3) == 0.524  # 2 * 64**3 flops in 1 us
