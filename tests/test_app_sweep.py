@@ -1,0 +1,197 @@
+"""Sweeps from the dashboard (Pilot): Setup's fields holding lists start a sweep with the real engine on tiny data,
+the Sweep tab fills, sorts, opens a trial's run and exports; x stops it; a bad spec starts nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+
+from test_app import PNG_SIGNATURE, MessageWaiter, engine_event, type_into
+from textual.widgets import DataTable, Input, SelectionList, TabbedContent
+
+from engine.events import RunStarted
+from engine.sweeps import sweep_folder
+from tui.app import MnistTuiApp
+from tui.messages import ExportFinished
+from tui.screens.choices import ChoicesScreen
+from tui.tabs.mistakes import MistakesTab
+from tui.tabs.runs import RunsPanel
+from tui.tabs.setup import SetupPanel
+from tui.tabs.sweep import BEST_MARK, SweepTab
+
+
+def make_app(tiny_data: Path, runs_dir: Path, **preset) -> MnistTuiApp:
+    return MnistTuiApp(data_dir=tiny_data, runs_dir=runs_dir, preset={"model": "linear", **preset})
+
+
+def table_rows(app: MnistTuiApp) -> list[list[str]]:
+    """The Sweep tab's table as shown: one list of cell texts per row, in the order on screen."""
+    table = app.query_one("#sweep-table", DataTable)
+    return [[cell.shown.plain.strip() for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+def headings(app: MnistTuiApp) -> list[str]:
+    table = app.query_one("#sweep-table", DataTable)
+    return [str(column.label).rstrip(" ▲▼") for column in table.columns.values()]
+
+
+def sweep_ended(message: object) -> bool:
+    return isinstance(message, SweepTab.Ended)
+
+
+async def name_sweep(pilot, name: str) -> None:
+    await type_into(pilot, "sweep_name", name)
+
+
+def test_a_sweep_started_from_setup_fills_sorts_opens_and_exports(tiny_data: Path, runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(tiny_data, runs_dir)
+        waiter = MessageWaiter()
+        async with app.run_test(size=(120, 40), message_hook=waiter) as pilot:
+            await app.workers.wait_for_complete()
+            await type_into(pilot, "lr", "0.001,0.01")
+            await type_into(pilot, "epochs", "1,2")
+            setup = app.query_one(SetupPanel)
+            assert setup.has_class("-sweep")  # the sweep's own rows show
+            await name_sweep(pilot, "grid")
+            assert setup.validate_fields() == {}
+            assert setup.sweep is not None and setup.sweep.spec.budget == 4
+            assert "sweep grid: 4 trials" in str(app.query_one("#setup-plan").render())
+
+            await pilot.press("tab", "s")  # out of the name field (it takes letters), then start
+            await pilot.pause()
+            assert app.query_one(TabbedContent).active == "sweep"
+            assert any(line.startswith("starting sweep grid: 4 trials") for line in app.query_one("#log").lines_written)
+            ended = await waiter.wait_for(sweep_ended, timeout=240)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert ended.level == "success", ended.text
+            assert "sweep grid finished: 4 of 4 trials done" in ended.text
+
+            rows = table_rows(app)
+            assert headings(app) == ["trial", "status", "epochs", "lr", "val acc", "val F1", "test acc", "time"]
+            assert len(rows) == 4
+            assert {row[1] for row in rows} <= {"completed", "pruned"}
+            tab = app.query_one(SweepTab)
+            completed = [row for row in tab.rows if row.status == "completed"]
+            best = max(completed, key=lambda row: row.val_accuracy)
+            (marked,) = [row for row in rows if row[0].startswith(BEST_MARK)]
+            assert marked[0] == f"{BEST_MARK} {best.number}"
+            assert app.sub_title.startswith("sweep grid finished 4/4")
+
+            # o: sorted by the next column (status), then by epochs; O reverses.
+            await pilot.press("o", "o")
+            await pilot.pause()
+            epochs = [int(row[2]) for row in table_rows(app)]
+            assert epochs == sorted(epochs) and epochs[0] == 1 and epochs[-1] == 2
+            await pilot.press("O")
+            await pilot.pause()
+            assert [int(row[2]) for row in table_rows(app)] == sorted(epochs, reverse=True)
+            await pilot.press("o", "o", "O")  # by lr, then by val acc, largest first
+            await pilot.pause()
+            val = [float(row[4]) for row in table_rows(app)]
+            assert val == sorted(val, reverse=True)
+            assert table_rows(app)[0][0] == f"{BEST_MARK} {best.number}" or table_rows(app)[0][1] == "pruned"
+
+            # enter on the highlighted (best) trial opens its run in the Runs tab, and in Mistakes.
+            table = app.query_one("#sweep-table", DataTable)
+            table.move_cursor(row=0)
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.query_one(TabbedContent).active == "runs"
+            run_name = Path(best.run_dir).name
+            assert app.query_one(RunsPanel).highlighted_name == run_name
+            assert Path(app.query_one(MistakesTab).inspection.run_dir) == Path(best.run_dir)
+
+            # e in the Sweep tab writes trials.csv and sweep.png.
+            await pilot.press("7", "e")
+            exported = await waiter.wait_for(lambda m: isinstance(m, ExportFinished), timeout=120)
+            folder = sweep_folder(runs_dir, "grid")
+            assert exported.paths == [folder / "trials.csv", folder / "sweep.png"]
+            with open(folder / "trials.csv") as f:
+                assert len(list(csv.DictReader(f))) == 4
+            assert (folder / "sweep.png").read_bytes().startswith(PNG_SIGNATURE)
+
+    asyncio.run(scenario())
+
+
+def test_x_stops_the_running_trial_and_the_dashboard_stays(tiny_data: Path, runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(tiny_data, runs_dir)
+        waiter = MessageWaiter()
+        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
+            await app.workers.wait_for_complete()
+            await type_into(pilot, "epochs", "2000")  # long enough to outlast the test
+            await type_into(pilot, "lr", "0.001,0.01")
+            await name_sweep(pilot, "long")
+            await pilot.press("tab", "s")
+            await waiter.wait_for(engine_event(RunStarted))
+            assert app.sub_title.startswith("sweep long trial 1/2")
+            await pilot.press("x")
+            ended = await waiter.wait_for(sweep_ended, timeout=120)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert ended.level == "warning" and "sweep long stopped: 0 of 2 trials done" in ended.text
+            assert [row[1] for row in table_rows(app)] == ["stopped"]  # the second trial never started
+            assert app.is_running and not app.is_training
+            # Starting the same sweep again goes on: the Setup says so.
+            setup = app.query_one(SetupPanel)
+            assert setup.sweep is not None and setup.sweep.continues
+            assert "continues sweep long" in str(app.query_one("#setup-plan").render())
+
+    asyncio.run(scenario())
+
+
+def test_a_bad_spec_is_shown_beside_its_field_and_starts_nothing(tiny_data: Path, runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(tiny_data, runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await type_into(pilot, "lr", "0.1:")
+            await pilot.press("a", "b", "c")  # not number characters: the field refuses them
+            assert app.query_one("#field-lr", Input).value == "0.1:"
+            await type_into(pilot, "lr", "0.1:0.01")
+            setup = app.query_one(SetupPanel)
+            assert "lower to a higher" in str(app.query_one("#error-lr").render())
+            await pilot.press("s")
+            await pilot.pause()
+            assert not app.is_training and app.query_one(TabbedContent).active == "setup"
+            assert not (runs_dir / "sweeps").exists()
+            await type_into(pilot, "lr", "0.001,20")  # a value a run would refuse
+            assert "at most 10" in str(app.query_one("#error-lr").render())
+            await type_into(pilot, "lr", "0.001,0.01")
+            assert setup.validate_fields() == {}
+            await type_into(pilot, "lr", "0.003")  # one value again: a run, as before
+            assert not setup.has_class("-sweep") and setup.sweep is None
+
+    asyncio.run(scenario())
+
+
+def test_comma_on_a_picker_chooses_several_models(tiny_data: Path, runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(tiny_data, runs_dir, epochs=1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            app.query_one("#field-model").focus()
+            await pilot.press("comma")
+            await pilot.pause()
+            assert isinstance(app.screen, ChoicesScreen)
+            choices = app.screen.query_one(SelectionList)
+            assert choices.selected == ["linear"]
+            await pilot.press("down", "space", "enter")  # mlp too
+            await pilot.pause()
+            setup = app.query_one(SetupPanel)
+            assert app.query_one("#field-model").value == "linear,mlp"
+            assert setup.config().lr == 0.01  # no recipe applied for several models: the fields stay
+            assert setup.validate_fields() == {}
+            assert setup.sweep is not None and setup.sweep.spec.budget == 2
+            assert list(setup.sweep.spec.space) == ["model"]
+            # One model marked again: a run of it, with its recipe.
+            await pilot.press("comma", "space", "enter")  # unmark linear
+            await pilot.pause()
+            assert app.query_one("#field-model").value == "mlp"
+            assert setup.sweep is None and setup.config().lr == 0.003
+
+    asyncio.run(scenario())
