@@ -13,10 +13,12 @@ from fake_run import (
     fake_classifier_loader,
     fake_inspection,
     fake_runs,
+    fake_sweep_class,
     fake_trainer_class,
 )
 
 from tui.app import MnistTuiApp
+from tui.tabs.sweep import SweepTab
 
 
 def make_app() -> MnistTuiApp:
@@ -27,6 +29,7 @@ def make_app() -> MnistTuiApp:
         preset={"model": "linear", "epochs": 4},
         catalog_loader=fake_catalog,
         trainer_loader=fake_trainer_class,
+        sweep_loader=fake_sweep_class,
         runs_loader=fake_runs,
         inspector=fake_inspection,
         classifier_loader=fake_classifier_loader(),
@@ -102,3 +105,26 @@ def test_draw_tab(snap_compare, size):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)
+
+
+async def finish_sweep(pilot) -> None:
+    """A 2x2 sweep typed into Setup and started: the fake runs its four trials (the last one pruned)."""
+    await settle(pilot)
+    app = pilot.app
+    for field, text in (("lr", "0.003,0.01"), ("epochs", "1,2"), ("sweep_name", "demo")):
+        field_input = app.query_one(f"#field-{field}")
+        field_input.focus()
+        field_input.value = text
+    await pilot.press("tab", "s")
+    tab = app.query_one(SweepTab)
+    for _ in range(200):  # until its last rows are read and its end said
+        await settle(pilot)
+        if tab.outcome == "finished" and not tab.to_announce:
+            break
+    app.clear_notifications()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sweep_tab(snap_compare, size):
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=finish_sweep)

@@ -72,8 +72,6 @@ class SweepTab(SortsByColumn, Vertical):
     SweepTab #sweep-summary { height: auto; }
     SweepTab #sweep-table { height: 1fr; width: 1fr; min-height: 4; }
     SweepTab #sweep-importances { height: auto; width: auto; max-width: 60; padding-left: 2; }
-    .-narrow SweepTab #sweep-body { layout: vertical; }
-    .-narrow SweepTab #sweep-importances { width: 1fr; max-height: 8; padding-left: 0; }
     """
     BINDINGS = [*SORT_BINDINGS, Binding("l", "list_sweeps", "All sweeps")]
 
@@ -416,7 +414,8 @@ class SweepTab(SortsByColumn, Vertical):
         if self.spec is None:
             return ""
         if self.shares:
-            return importance_bars({param_heading(name): share for name, share in self.shares.items()})
+            ranked = sorted(self.shares.items(), key=lambda item: -item[1])
+            return importance_bars({param_heading(name): share for name, share in ranked})
         completed = counts(self.rows)["completed"]
         if completed < 2:
             return Text(f"parameter importances: after two completed trials ({completed} so far)", "dim")
