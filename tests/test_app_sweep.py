@@ -7,11 +7,13 @@ import asyncio
 import csv
 from pathlib import Path
 
+from rich.console import Group
+from rich.text import Text
 from test_app import PNG_SIGNATURE, MessageWaiter, engine_event, type_into
-from textual.widgets import DataTable, Input, SelectionList, TabbedContent
+from textual.widgets import DataTable, Input, SelectionList, Static, TabbedContent
 
 from engine.events import RunStarted
-from engine.sweeps import sweep_folder
+from engine.sweeps import Sweep, parse_spec, sweep_folder
 from tui.app import MnistTuiApp
 from tui.messages import ExportFinished
 from tui.screens.choices import ChoicesScreen
@@ -36,6 +38,13 @@ def headings(app: MnistTuiApp) -> list[str]:
     return [str(column.label).rstrip(" ▲▼") for column in table.columns.values()]
 
 
+def shown_text(app: MnistTuiApp, selector: str) -> str:
+    """What a Static holds, shown or not (a hidden tab's widgets are not rendered)."""
+    content = app.query_one(selector, Static).content
+    parts = content.renderables if isinstance(content, Group) else [content]
+    return "\n".join(part.plain if isinstance(part, Text) else str(part) for part in parts)
+
+
 def sweep_ended(message: object) -> bool:
     return isinstance(message, SweepTab.Ended)
 
@@ -57,7 +66,7 @@ def test_a_sweep_started_from_setup_fills_sorts_opens_and_exports(tiny_data: Pat
             await name_sweep(pilot, "grid")
             assert setup.validate_fields() == {}
             assert setup.sweep is not None and setup.sweep.spec.budget == 4
-            assert "sweep grid: 4 trials" in str(app.query_one("#setup-plan").render())
+            assert "sweep grid: 4 trials" in shown_text(app, "#setup-plan")
 
             await pilot.press("tab", "s")  # out of the name field (it takes letters), then start
             await pilot.pause()
@@ -139,7 +148,7 @@ def test_x_stops_the_running_trial_and_the_dashboard_stays(tiny_data: Path, runs
             # Starting the same sweep again goes on: the Setup says so.
             setup = app.query_one(SetupPanel)
             assert setup.sweep is not None and setup.sweep.continues
-            assert "continues sweep long" in str(app.query_one("#setup-plan").render())
+            assert "continues sweep long" in shown_text(app, "#setup-plan")
 
     asyncio.run(scenario())
 
@@ -154,13 +163,13 @@ def test_a_bad_spec_is_shown_beside_its_field_and_starts_nothing(tiny_data: Path
             assert app.query_one("#field-lr", Input).value == "0.1:"
             await type_into(pilot, "lr", "0.1:0.01")
             setup = app.query_one(SetupPanel)
-            assert "lower to a higher" in str(app.query_one("#error-lr").render())
+            assert "lower to a higher" in setup.errors["lr"] and app.query_one("#row-lr").has_class("-invalid")
             await pilot.press("s")
             await pilot.pause()
             assert not app.is_training and app.query_one(TabbedContent).active == "setup"
             assert not (runs_dir / "sweeps").exists()
             await type_into(pilot, "lr", "0.001,20")  # a value a run would refuse
-            assert "at most 10" in str(app.query_one("#error-lr").render())
+            assert "at most 10" in setup.errors["lr"]
             await type_into(pilot, "lr", "0.001,0.01")
             assert setup.validate_fields() == {}
             await type_into(pilot, "lr", "0.003")  # one value again: a run, as before
@@ -193,5 +202,36 @@ def test_comma_on_a_picker_chooses_several_models(tiny_data: Path, runs_dir: Pat
             await pilot.pause()
             assert app.query_one("#field-model").value == "mlp"
             assert setup.sweep is None and setup.config().lr == 0.003
+
+    asyncio.run(scenario())
+
+
+def test_past_sweeps_are_listed_and_one_opens_with_enter(tiny_data: Path, runs_dir: Path) -> None:
+    spec = parse_spec("past", {"model": "linear", "epochs": "1", "lr": "0.003,0.03"})
+    Sweep(spec, runs_dir=runs_dir, data_dir=tiny_data, devices=["cpu"], download=False).run()
+
+    async def scenario() -> None:
+        app = make_app(tiny_data, runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.press("7")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert headings(app)[:2] == ["sweep", "done"]
+            assert [row[:3] for row in table_rows(app)] == [["past", "2", "0"]]
+            await pilot.press("enter")
+            tab = app.query_one(SweepTab)
+            for _ in range(100):  # opening builds the Sweep (torch, the study) in a worker, then reads its rows
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                if tab.rows:
+                    break
+            assert tab.spec is not None and tab.spec.name == "past"
+            assert [row[1] for row in table_rows(app)] == ["completed", "completed"]
+            assert shown_text(app, "#sweep-summary").startswith("sweep past: opened from the runs folder · 2/2 done")
+            await pilot.press("l")  # back to the list
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert tab.spec is None and headings(app)[0] == "sweep"
 
     asyncio.run(scenario())
