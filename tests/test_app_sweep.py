@@ -172,6 +172,15 @@ def test_a_bad_spec_is_shown_beside_its_field_and_starts_nothing(tiny_data: Path
             assert "at most 10" in setup.errors["lr"]
             await type_into(pilot, "lr", "0.001,0.01")
             assert setup.validate_fields() == {}
+            await type_into(pilot, "lr", "1e-4:1e-1")  # a range: TPE, and the engine's default budget
+            assert setup.sweep is not None and setup.sweep.spec.sampler == "tpe" and setup.sweep.spec.budget == 20
+            assert app.query_one("#field-sweep_trials", Input).placeholder == "20"
+            await type_into(pilot, "sweep_trials", "3")
+            assert setup.sweep is not None and setup.sweep.spec.budget == 3
+            await type_into(pilot, "sweep_trials", "0")
+            assert setup.sweep is None and "at least 1" in setup.errors["sweep_trials"]
+            await type_into(pilot, "sweep_name", "a/b")
+            assert "cannot name a folder" in setup.errors["sweep_name"]
             await type_into(pilot, "lr", "0.003")  # one value again: a run, as before
             assert not setup.has_class("-sweep") and setup.sweep is None
 
