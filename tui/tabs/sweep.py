@@ -23,7 +23,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
@@ -41,6 +41,7 @@ from tui.tabs.sortable import SORT_BINDINGS, Cell, SortsByColumn, fill_sorted, h
 DIMMED = ("pruned", "failed", "diverged", "stopped")
 STATUS_STYLES = {"completed": "green", "running": "yellow", "failed": "red", "diverged": "red"}
 BEST_MARK = "★"
+IMPORTANCE_BAR_WIDTH = 20
 RESULT_HEADINGS = ("val acc", "val F1", "test acc", "time")
 PAST_HEADINGS = ("sweep", "done", "pruned", "failed", "best val acc", "best run")
 HOW_TO_START = (
@@ -70,10 +71,10 @@ class SweepTab(SortsByColumn, Vertical):
     DEFAULT_CSS = """
     SweepTab { height: 1fr; }
     SweepTab #sweep-summary { height: auto; }
-    SweepTab #sweep-table { height: 1fr; width: 1fr; min-height: 4; }
-    SweepTab #sweep-importances { height: auto; width: auto; max-width: 60; padding-left: 2; }
+    SweepTab #sweep-table { height: auto; max-height: 75%; }
+    SweepTab #sweep-importances { height: auto; margin-top: 1; }
     """
-    BINDINGS = [*SORT_BINDINGS, Binding("l", "list_sweeps", "All sweeps")]
+    BINDINGS = [*SORT_BINDINGS, Binding("l", "list_sweeps", "All sweeps", show=False)]
 
     class OpenTrial(Message):
         """Show this trial's run: its curves and confusion matrix (Runs tab), its mistakes."""
@@ -147,9 +148,8 @@ class SweepTab(SortsByColumn, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(HOW_TO_START, id="sweep-summary")
-        with Horizontal(id="sweep-body"):  # side by side on a wide screen, one over the other on a narrow one
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="sweep-table")
-            yield Static("", id="sweep-importances")
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="sweep-table")
+        yield Static("", id="sweep-importances")
 
     def on_mount(self) -> None:
         self.fill_table()
@@ -407,7 +407,8 @@ class SweepTab(SortsByColumn, Vertical):
         head = Text.assemble((f"sweep {spec.name}", "bold"), f": {self.outcome} · {', '.join(parts)}")
         over = ", ".join(map(param_heading, sorted(spec.space)))
         where = f"; {len(self.devices)} at a time on {', '.join(self.devices)}" if self.devices else ""
-        how = Text(f"{spec.sampler} over {over}{where}; {BEST_MARK} best val acc; enter opens a trial's run", "dim")
+        keys = "enter opens a trial's run" + ("" if self.live else ", l lists every sweep")
+        how = Text(f"{spec.sampler} over {over}{where}; {BEST_MARK} best val acc; {keys}", "dim")
         return Group(head, how)
 
     def importances_view(self) -> RenderableType:
@@ -415,7 +416,7 @@ class SweepTab(SortsByColumn, Vertical):
             return ""
         if self.shares:
             ranked = sorted(self.shares.items(), key=lambda item: -item[1])
-            return importance_bars({param_heading(name): share for name, share in ranked})
+            return importance_bars({param_heading(name): share for name, share in ranked}, IMPORTANCE_BAR_WIDTH)
         completed = counts(self.rows)["completed"]
         if completed < 2:
             return Text(f"parameter importances: after two completed trials ({completed} so far)", "dim")
