@@ -403,10 +403,11 @@ class MnistTuiApp(App[int]):
             self.exit(0)
             return
         question = "A run is training. Stop it and quit? Finished epochs and checkpoints are kept."
-        if self.sweep_launched:
+        spec = self.sweep_tab.spec
+        if self.sweep_launched and spec is not None:
             question = (
-                "A sweep is running. Stop its trials and quit? They end as stopped; starting the same sweep again"
-                " (or mnist-tui sweep --resume NAME) goes on."
+                f"Sweep {spec.name} is running. Stop its trials and quit? They end as stopped; starting the same sweep"
+                f" again (or mnist-tui sweep --resume {spec.name}) goes on."
             )
         self.push_screen(ConfirmScreen(question), callback=self.quit_confirmed)
 

@@ -328,7 +328,7 @@ class SweepTab(SortsByColumn, Vertical):
     def show_sweep(self, spec: SweepSpec, sweep: DrivenSweep | None, devices: list[str]) -> None:
         self.spec, self.sweep, self.devices = spec, sweep, devices
         self.rows, self.shares, self.shares_for, self.running_places = [], None, -1, {}
-        self.sorted_by = "trial"
+        self.sorted_by, self.sort_reversed = "trial", False
         self.fill_table()
         self.draw()
 
