@@ -26,6 +26,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
@@ -527,6 +528,22 @@ class MnistTuiApp(App[int]):
 
     def log_line(self, level: str, text: str) -> None:
         self.train_tab.log_line(level, text)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast, and a repaint of the screen once it has gone: while a hidden tab redraws (the Train tab's
+        once-a-second tick), Textual 8 leaves an expired toast's pixels over a tab that does not redraw (Draw,
+        Sweep) until something there does."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        expired = (self.NOTIFICATION_TIMEOUT if timeout is None else timeout) + 0.1
+        self.set_timer(expired, lambda: self.screen.refresh())
 
     # --- keys that move around ------------------------------------------------------------------------
 
