@@ -7,6 +7,7 @@ import asyncio
 import csv
 from pathlib import Path
 
+from fake_run import RUNS_DIR, FakeSampler, FakeSweep, fake_catalog, fake_runs, fake_trainer_class
 from rich.console import Group
 from rich.text import Text
 from test_app import PNG_SIGNATURE, MessageWaiter, engine_event, type_into
@@ -21,6 +22,8 @@ from tui.tabs.mistakes import MistakesTab
 from tui.tabs.runs import RunsPanel
 from tui.tabs.setup import SetupPanel
 from tui.tabs.sweep import BEST_MARK, SweepTab
+from tui.tabs.train import TrainTab
+from tui.widgets.progress import ProgressPanel
 
 
 def make_app(tiny_data: Path, runs_dir: Path, **preset) -> MnistTuiApp:
@@ -242,5 +245,86 @@ def test_past_sweeps_are_listed_and_one_opens_with_enter(tiny_data: Path, runs_d
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert tab.spec is None and headings(app)[0] == "sweep"
+
+    asyncio.run(scenario())
+
+
+def fake_app(sweep_class: type = FakeSweep) -> MnistTuiApp:
+    return MnistTuiApp(
+        data_dir=Path("data"),
+        runs_dir=RUNS_DIR,
+        preset={"model": "linear", "epochs": 1},
+        catalog_loader=fake_catalog,
+        trainer_loader=fake_trainer_class,
+        sweep_loader=lambda: sweep_class,
+        runs_loader=fake_runs,
+        system_sampler=FakeSampler,
+    )
+
+
+async def start_fake_sweep(pilot, waiter: MessageWaiter, lr: str = "0.003,0.01") -> SweepTab.Ended:
+    await pilot.app.workers.wait_for_complete()
+    await type_into(pilot, "lr", lr)
+    await type_into(pilot, "epochs", "1,2")
+    await type_into(pilot, "sweep_name", "demo")
+    await pilot.press("tab", "s")
+    ended = await waiter.wait_for(sweep_ended, timeout=60)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return ended
+
+
+def test_the_train_tab_shows_each_trial_in_turn(runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = fake_app()
+        waiter = MessageWaiter()
+        async with app.run_test(size=(120, 40), message_hook=waiter) as pilot:
+            ended = await start_fake_sweep(pilot, waiter)
+            assert ended.level == "success" and "best: trial 2 (epochs 2, lr 0.003), val acc 0.9400" in ended.text
+            restarts = {
+                id(m) for m in waiter.seen if isinstance(m, TrainTab.Drawn) and m.restarted
+            }  # seen as it bubbles
+            assert len(restarts) == 3  # each trial after the first began a fresh view
+            assert app.live is not None and app.live.started.config["trial"] == 3
+            assert len(app.live.epochs) == 2  # the last trial's epochs only
+            assert app.query_one(ProgressPanel).title == "sweep demo trial 3"
+            started = [line for line in app.query_one("#log").lines_written if line.startswith("run started:")]
+            assert [line.split("(sweep demo, trial ")[1][0] for line in started] == ["0", "1", "2", "3"]
+            assert app.sub_title == "sweep demo finished 4/4"
+
+    asyncio.run(scenario())
+
+
+class FailingSweep(FakeSweep):
+    def run(self) -> None:
+        raise RuntimeError("the disk is full")
+
+
+def test_a_sweep_that_fails_says_why_and_the_dashboard_stays(runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = fake_app(FailingSweep)
+        waiter = MessageWaiter()
+        async with app.run_test(size=(80, 24), message_hook=waiter) as pilot:
+            ended = await start_fake_sweep(pilot, waiter)
+            assert ended.level == "error" and ended.text == "sweep demo failed: the disk is full"
+            assert app.query_one("#log").lines_written[-1] == ended.text
+            assert app.is_running and not app.is_training
+            assert app.sub_title == "sweep demo failed 0/4"
+
+    asyncio.run(scenario())
+
+
+def test_several_devices_need_something_to_sweep(runs_dir: Path) -> None:
+    async def scenario() -> None:
+        app = fake_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            setup = app.query_one(SetupPanel)
+            app.query_one("#field-device").choose(("cuda:0", "cpu"))
+            await pilot.pause()
+            assert "need a field holding a list" in setup.errors["device"] and setup.sweep is None
+            await type_into(pilot, "lr", "0.003,0.01")
+            assert setup.validate_fields() == {}
+            assert setup.sweep is not None and setup.sweep.devices == ["cuda:0", "cpu"]
 
     asyncio.run(scenario())

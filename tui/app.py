@@ -436,15 +436,16 @@ class MnistTuiApp(App[int]):
         worker = event.worker
         if worker.group != "training":
             return
-        if worker.name == "sweep_worker" and worker is self.training_worker and worker.is_finished:
-            self.sweep_ended(worker)
+        sweep = worker.name == "sweep_worker"
+        if sweep and worker is self.training_worker and worker.is_finished:
+            self.sweep_ended(worker)  # which says how it ended, a failure too
         if event.state != WorkerState.ERROR:
             return
         error = worker.error
         message = str(error) or type(error).__name__
-        what = "sweep" if worker.name == "sweep_worker" else "run"
-        self.log_line("error", f"the {what} could not start: {message}")
-        self.notify(message, title=f"{what} failed", severity="error", timeout=10)
+        if not sweep:
+            self.log_line("error", f"the run could not start: {message}")
+            self.notify(message, title="run failed", severity="error", timeout=10)
         self.train_tab.show_message(f"failed: {message}")
         if self.live is not None and self.live.finished is None:
             self.live.apply(RunFinished("failed", message, "", {}))

@@ -342,8 +342,10 @@ class SetupPanel(VerticalScroll):
         """The fields that hold several values, each read as `mnist-tui sweep` reads its option, then the whole
         sweep; sets `sweep` when it can start. Returns the problems found, by row."""
         problems: dict[str, str] = {}
-        devices = [name.strip() for name in several.pop("device", config.device).split(",") if name.strip()]
+        devices = [name.strip() for name in several.get("device", config.device).split(",") if name.strip()]
         for name, text in several.items():
+            if name == "device":  # not a run setting the study searches: the trials' places
+                continue
             try:
                 parse_dimension(name, text)
             except SpecError as error:
@@ -365,6 +367,8 @@ class SetupPanel(VerticalScroll):
         except SpecError as error:
             row, message = spec_problem(error)
             return {row: message}
+        if not spec.space:
+            return {"device": "several devices need a field holding a list or a range to sweep over"}
         trials_input = self.query_one("#field-sweep_trials", Input)
         trials_input.placeholder = f"all {len(spec.grid)}" if spec.sampler == "grid" else str(DEFAULT_RANGE_TRIALS)
         continues = self._existing(spec)

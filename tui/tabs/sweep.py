@@ -136,6 +136,7 @@ class SweepTab(SortsByColumn, Vertical):
         self.devices: list[str] = []
         self.router: SweepRouter | None = None  # while a sweep started here runs
         self.live = False
+        self.launched = False  # the sweep shown was started here (not opened from the runs folder)
         self.outcome = ""
         self.to_announce = False  # the sweep ended and its last rows are to be read, then said
         self.rows: list[TrialRow] = []
@@ -164,7 +165,7 @@ class SweepTab(SortsByColumn, Vertical):
     def begin(self, plan: SweepPlan, queue: Callable[[Event], None]) -> Callable[[TrialUpdate], None]:
         """Show this sweep, about to start; returns the callback for its trials' updates (the trainers' threads)."""
         self.show_sweep(plan.spec, None, plan.devices)
-        self.live = True
+        self.live = self.launched = True
         self.outcome = "starting: loading PyTorch and the study…"
         self.router = SweepRouter(queue, self.trial_ended)
         self.draw()
@@ -274,7 +275,7 @@ class SweepTab(SortsByColumn, Vertical):
         if self.live:
             self.notify("a sweep is running: its table stays until it ends", severity="warning")
             return
-        self.spec, self.sweep, self.rows, self.shares = None, None, [], None
+        self.spec, self.sweep, self.rows, self.shares, self.launched = None, None, [], None, False
         self.past = self.past or []
         self.fill_table()
         self.draw()
@@ -326,7 +327,7 @@ class SweepTab(SortsByColumn, Vertical):
         self.read_rows()
 
     def show_sweep(self, spec: SweepSpec, sweep: DrivenSweep | None, devices: list[str]) -> None:
-        self.spec, self.sweep, self.devices = spec, sweep, devices
+        self.spec, self.sweep, self.devices, self.launched = spec, sweep, devices, False
         self.rows, self.shares, self.shares_for, self.running_places = [], None, -1, {}
         self.sorted_by, self.sort_reversed = "trial", False
         self.fill_table()
@@ -465,9 +466,9 @@ class SweepTab(SortsByColumn, Vertical):
             self.post_message(ExportFinished(sweep.folder, paths))
 
     def header_text(self) -> str | None:
-        """For the app's header: "sweep NAME trial k/N" while it runs, how it ended after."""
+        """For the app's header: "sweep NAME trial k/N" while a sweep started here runs, how it ended after."""
         spec = self.spec
-        if spec is None:
+        if spec is None or not self.launched:
             return None
         found = counts(self.rows)
         budget = spec.budget if spec.budget is not None else "?"
