@@ -241,7 +241,7 @@ def test_past_sweeps_are_listed_and_one_opens_with_enter(tiny_data: Path, runs_d
             assert tab.spec is not None and tab.spec.name == "past"
             assert [row[1] for row in table_rows(app)] == ["completed", "completed"]
             assert shown_text(app, "#sweep-summary").startswith("sweep past: opened from the runs folder · 2/2 done")
-            await pilot.press("l")  # back to the list
+            await pilot.press("a")  # back to the list of all sweeps
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert tab.spec is None and headings(app)[0] == "sweep"

@@ -30,7 +30,7 @@ KEYS = (
     ("f", "Runs tab: follow the highlighted run in the Train tab (live while another process trains it)"),
     ("o / O", "Runs and Sweep tabs: sort by the next column / reverse the order"),
     ("enter", "Sweep tab: open the highlighted trial's run (Runs tab, Mistakes, Draw), or a past sweep"),
-    ("l", "Sweep tab: list every sweep in the runs folder"),
+    ("a", "Sweep tab: list every sweep in the runs folder"),
     ("↑ ↓ ← → enter", "Mistakes tab, on the matrix: pick a (true, predicted) cell to see its mistakes"),
     ("w / a", "Mistakes tab: jump to the worst cell / show all mistakes again"),
     ("n / b", "Mistakes tab: next / previous page of the gallery"),

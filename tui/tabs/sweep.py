@@ -74,7 +74,8 @@ class SweepTab(SortsByColumn, Vertical):
     SweepTab #sweep-table { height: auto; max-height: 75%; }
     SweepTab #sweep-importances { height: auto; margin-top: 1; }
     """
-    BINDINGS = [*SORT_BINDINGS, Binding("l", "list_sweeps", "All sweeps", show=False)]
+    # a: all sweeps, as the Mistakes tab's a is all mistakes.
+    BINDINGS = [*SORT_BINDINGS, Binding("a", "list_sweeps", "All sweeps", show=False)]
 
     class OpenTrial(Message):
         """Show this trial's run: its curves and confusion matrix (Runs tab), its mistakes."""
@@ -408,7 +409,7 @@ class SweepTab(SortsByColumn, Vertical):
         head = Text.assemble((f"sweep {spec.name}", "bold"), f": {self.outcome} · {', '.join(parts)}")
         over = ", ".join(map(param_heading, sorted(spec.space)))
         where = f"; {len(self.devices)} at a time on {', '.join(self.devices)}" if self.devices else ""
-        keys = "enter opens a trial's run" + ("" if self.live else ", l lists every sweep")
+        keys = "enter opens a trial's run" + ("" if self.live else ", a lists every sweep")
         how = Text(f"{spec.sampler} over {over}{where}; {BEST_MARK} best val acc; {keys}", "dim")
         return Group(head, how)
 
