@@ -413,6 +413,7 @@ class Sweep:
         storage: str | None = None,
         download: bool = True,
         on_update: Callable[[TrialUpdate], None] = lambda update: None,
+        on_trial_end: Callable[[int], None] = lambda number: None,
     ):
         from engine.trainer import Trainer
 
@@ -423,6 +424,7 @@ class Sweep:
         self.storage = storage
         self.download = download
         self.on_update = on_update
+        self.on_trial_end = on_trial_end  # called with the trial's number once the study holds its outcome
         self.folder = sweep_folder(self.runs_dir, spec.name)
         self.study = open_study(spec, self.runs_dir, storage)
         self._devices: queue.Queue[str] = queue.Queue()
@@ -438,8 +440,7 @@ class Sweep:
         self.folder.mkdir(parents=True, exist_ok=True)
         spec = {**self.spec.to_dict(), "storage": _public_url(self.storage)}
         if path.is_file():
-            stored = json.loads(path.read_text())
-            if {k: v for k, v in stored.items() if k != "storage"} != json.loads(json.dumps(self.spec.to_dict())):
+            if not same_spec(json.loads(path.read_text()), self.spec):
                 raise SpecError(
                     "name", f"sweep {self.spec.name!r} exists with other settings: give a new --name, or --resume it"
                 )
@@ -506,6 +507,7 @@ class Sweep:
     def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self._stopping.is_set() or self._remaining() == 0:
             study.stop()
+        self.on_trial_end(trial.number)
 
     def _skip(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("status", "skipped")
@@ -579,9 +581,21 @@ class Sweep:
             return math.nan  # Optuna records the trial as failed, and the sweep goes on
         return float(summary["val_accuracy"])
 
+    def rows(self) -> list[TrialRow]:
+        """The study's trials as they stand (safe from another thread while the sweep runs)."""
+        return trial_rows(self.study)
+
+    def importances(self) -> dict[str, float]:
+        return importances(self.study)
+
     def write_files(self) -> list[Path]:
         """trials.csv and sweep.png in the sweep's folder; returns the paths written."""
         return write_sweep_files(self.study, self.folder, self.spec)
+
+
+def same_spec(stored: dict[str, Any], spec: SweepSpec) -> bool:
+    """Whether a sweep.json (as read back) holds this spec: what a resume needs (the storage apart)."""
+    return {k: v for k, v in stored.items() if k != "storage"} == json.loads(json.dumps(spec.to_dict()))
 
 
 def _public_url(storage: str | None) -> str | None:

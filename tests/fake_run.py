@@ -27,8 +27,9 @@ from engine.events import (
     Split,
 )
 from engine.runs import RunRecord
+from engine.sweeps import SweepSpec, TrialRow, TrialUpdate
 from engine.system import SystemSample
-from tui.engine_api import DigitClassifier, RangeCurve, RangeTester, TrainerFactory
+from tui.engine_api import DigitClassifier, RangeCurve, RangeTester, SweepFactory, TrainerFactory
 
 if TYPE_CHECKING:
     from engine.predict import Inspection
@@ -310,3 +311,65 @@ class FakeSampler:
 
     def close(self) -> None:
         pass
+
+
+# --- a sweep, for the Sweep tab ----------------------------------------------------------------------------------
+
+
+class FakeSweep:
+    """Runs a spec's grid in order, each trial a scripted run with fixed figures (the last one pruned), with no
+    study, no torch and no clock. Implements tui.engine_api.DrivenSweep, and the class SweepFactory (mypy checks)."""
+
+    def __init__(
+        self,
+        spec: SweepSpec,
+        *,
+        runs_dir: Path,
+        data_dir: Path,
+        devices: list[str],
+        jobs: int,
+        on_update: Callable[[TrialUpdate], None],
+        on_trial_end: Callable[[int], None],
+    ) -> None:
+        self.spec = spec
+        self.folder = Path(runs_dir) / "sweeps" / spec.name
+        self.on_update = on_update
+        self.on_trial_end = on_trial_end
+        self.trials: list[TrialRow] = []
+        self.stopped = False
+
+    def run(self) -> None:
+        grid = self.spec.grid
+        for number, params in enumerate(grid):
+            if self.stopped:
+                return
+            config = self.spec.config(params, "cpu", number)
+            run_dir = f"runs/20260101-12{number:02d}00-mnist-{config.model}"
+            row = TrialRow(number, "running", params, None, None, None, None, run_dir)
+            self.trials.append(row)
+            for event in scripted_events(config):
+                self.on_update(TrialUpdate(number, "cpu", event))
+            pruned = number == len(grid) - 1 and number >= 2
+            row.status = "pruned" if pruned else "completed"
+            row.val_accuracy = 0.9 + 0.01 * ((number * 7) % 5)
+            row.val_f1 = row.val_accuracy - 0.001
+            row.test_accuracy = None if pruned else row.val_accuracy - 0.005
+            row.seconds = 12.0 + number
+            self.on_trial_end(number)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def rows(self) -> list[TrialRow]:
+        return list(self.trials)
+
+    def importances(self) -> dict[str, float]:
+        names = sorted(self.spec.space)
+        return {name: (index + 1) / sum(range(1, len(names) + 1)) for index, name in enumerate(reversed(names))}
+
+    def write_files(self) -> list[Path]:
+        return [self.folder / "trials.csv", self.folder / "sweep.png"]
+
+
+def fake_sweep_class() -> SweepFactory:
+    return FakeSweep

@@ -83,7 +83,8 @@ def test_the_draw_tab_keeps_the_keyboard_on_the_canvas_and_its_bars_fit_80x24(ti
                 if opened_by == "click":
                     await pilot.click("#--content-tab-draw")
                 else:
-                    await pilot.press("shift+tab", "left")  # from the first field to the tab bar; Setup to Draw
+                    # From the first field to the tab bar; Setup to Draw, wrapping round past Sweep.
+                    await pilot.press("shift+tab", "left", "left")
                 await pilot.pause()
                 assert tabs.active == "draw" and app.focused is canvas, opened_by
 

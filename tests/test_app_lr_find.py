@@ -294,6 +294,10 @@ def test_an_invalid_field_or_a_run_refuses_the_range_test_as_the_footer_shows(ti
             await waiter.wait_for(toast("fix the setup first (lr: must be a number above 0 and at most 10"))  # as s
             assert not isinstance(app.screen, LrFindScreen)
             assert app.focused is app.query_one("#field-lr")
+            await type_into(pilot, "lr", "0.001,0.01")  # a sweep: which of its setups would the test train?
+            await pilot.press("l")
+            await waiter.wait_for(toast("the range test trains one setup: give each field one value"))
+            assert not isinstance(app.screen, LrFindScreen)
             await type_into(pilot, "lr", "0.01")
 
             app.action_switch_tab(4)  # (the focused number field would take a typed 4)

@@ -14,10 +14,12 @@ from fake_run import (
     fake_inspection,
     fake_range_tester,
     fake_runs,
+    fake_sweep_class,
     fake_trainer_class,
 )
 
 from tui.app import MnistTuiApp
+from tui.tabs.sweep import SweepTab
 
 
 def make_app() -> MnistTuiApp:
@@ -29,6 +31,7 @@ def make_app() -> MnistTuiApp:
         catalog_loader=fake_catalog,
         trainer_loader=fake_trainer_class,
         range_tester_loader=fake_range_tester,
+        sweep_loader=fake_sweep_class,
         runs_loader=fake_runs,
         inspector=fake_inspection,
         classifier_loader=fake_classifier_loader(),
@@ -118,3 +121,26 @@ def test_lr_find_screen(snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)
+
+
+async def finish_sweep(pilot) -> None:
+    """A 2x2 sweep typed into Setup and started: the fake runs its four trials (the last one pruned)."""
+    await settle(pilot)
+    app = pilot.app
+    for field, text in (("lr", "0.003,0.01"), ("epochs", "1,2"), ("sweep_name", "demo")):
+        field_input = app.query_one(f"#field-{field}")
+        field_input.focus()
+        field_input.value = text
+    await pilot.press("tab", "s")
+    tab = app.query_one(SweepTab)
+    for _ in range(200):  # until its last rows are read and its end said
+        await settle(pilot)
+        if tab.outcome == "finished" and not tab.to_announce:
+            break
+    app.clear_notifications()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sweep_tab(snap_compare, size):
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=finish_sweep)

@@ -10,9 +10,11 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from engine.config import RunConfig
-from engine.events import BatchProgress, EpochEnded, PauseChanged, RunFinished
+from engine.events import BatchProgress, EpochEnded, Event, PauseChanged, RunFinished, RunStarted
+from engine.sweeps import TrialUpdate
 from tui.formatting import describe_event, run_result
 from tui.live_run import LiveRun
+from tui.live_sweep import SweepRouter
 from tui.series import DEFAULT_CAPACITY, BoundedSeries
 from tui.tabs.setup import SetupPanel
 from tui.widgets.charts import LineChart, epoch_lines
@@ -152,3 +154,39 @@ def test_a_finished_run_says_the_figures_it_got_to() -> None:
     assert run_result({"test_accuracy": None}) == ""  # failed before an epoch ended
     line = describe_event(RunFinished("completed", "training completed", "runs/r", completed))
     assert line == ("success", f"run completed: training completed; {run_result(completed)}; folder runs/r")
+
+
+def test_a_sweeps_trials_fold_into_one_live_run_each() -> None:
+    """One queue carries a sweep's trials: folding stops before the next trial's RunStarted, which a fresh LiveRun
+    takes with the same queue."""
+    live = LiveRun()
+    for config in (RunConfig(model="linear", epochs=1, trial=0), RunConfig(model="linear", epochs=2, trial=1)):
+        live.pending.extend(scripted_events(config))
+    first = live.fold_pending(one_run=True)
+    assert isinstance(first[-1], RunFinished) and live.next_run_waiting and live.status == "finished"
+    second = LiveRun(live.pending)
+    assert isinstance(second.fold_pending(one_run=True)[0], RunStarted)
+    assert len(second.epochs) == 2 and not second.next_run_waiting and not second.pending
+
+
+def test_the_sweep_router_follows_one_trial_and_then_the_next_one_running() -> None:
+    """With two trials at once, the Train tab gets one trial's events; when it ends, the other's so far (from its
+    RunStarted), then the rest of them."""
+    queued: list[Event] = []
+    started: list[int] = []
+    router = SweepRouter(queued.append, started.append)
+    first, second = (scripted_events(RunConfig(model="linear", epochs=2, trial=n)) for n in (0, 1))
+    router.update(TrialUpdate(0, "cpu", first[0]))
+    router.update(TrialUpdate(1, "cpu", second[0]))
+    for event in second[1:4]:  # trial 1 trains its first epoch while trial 0 is followed
+        router.update(TrialUpdate(1, "cpu", event))
+    assert router.running() == {0: "", 1: "1/2 20/20"}
+    for event in first[1:]:
+        router.update(TrialUpdate(0, "cpu", event))
+    assert started == [0, 1]
+    assert queued[: len(first)] == first  # trial 0 whole, and nothing of trial 1 meanwhile
+    replayed = queued[len(first) :]
+    assert replayed[0] == second[0] and replayed[-1] == second[1]  # its events so far, then its latest progress
+    assert [type(event) for event in replayed[1:-1]] == [type(event) for event in second[2:4]]
+    router.update(TrialUpdate(1, "cpu", second[4]))
+    assert queued[-1] == second[4] and router.running() == {1: "1/2 20/20"}

@@ -91,3 +91,34 @@ def test_train_watch_and_quit_in_tmux(tiny_data: Path, tmp_path: Path) -> None:
 
     (run_dir,) = runs_dir.iterdir()
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+
+
+def test_a_sweep_from_setup_fills_the_sweep_tab_in_tmux(tiny_data: Path, tmp_path: Path) -> None:
+    """At 80x24: a list typed into the learning rate, s, and the Sweep tab's rows appear as the trials end."""
+    runs_dir = tmp_path / "runs"
+    app = (
+        f"{shlex.quote(installed_command())} --data-dir {shlex.quote(str(tiny_data))}"
+        f" --runs-dir {shlex.quote(str(runs_dir))} --model linear --epochs 1"
+    )
+    terminal = Terminal(f"mnist-tui-sweep-test-{os.getpid()}")
+    terminal.start(app)
+    try:
+        terminal.wait_until(lambda: "parameters" in terminal.screen(), "the model list", 120)
+        for _ in range(6):  # dataset, model, device, epochs, batch size, learning rate
+            terminal.keys("Tab")
+        terminal.keys("C-u")
+        terminal.wait_until(lambda: "must be a number" in terminal.screen(), "the learning rate field emptied", 10)
+        terminal.keys("0.003,0.03")
+        terminal.wait_until(lambda: "2 trials (grid over" in terminal.screen(), "the sweep's plan in Setup", 10)
+        terminal.keys("s")
+        terminal.wait_until(lambda: "finished · 2/2 done" in terminal.screen(), "the sweep to finish", 120)
+        screen = terminal.screen()
+        assert "7 Sweep" in screen and "trial" in screen and "val acc" in screen
+        rows = [line.split() for line in screen.splitlines() if " completed " in f" {line} "]
+        assert sorted(row[1] if row[0] == "★" else row[0] for row in rows) == ["0", "1"], screen
+        assert any(row[0] == "★" for row in rows)  # the best trial marked
+        terminal.keys("q")
+        terminal.wait_until(lambda: not terminal.alive(), "the app to exit", 60)
+    finally:
+        terminal.close()
+    assert (runs_dir / "sweeps").is_dir() and len([p for p in runs_dir.iterdir() if p.name != "sweeps"]) == 2

@@ -149,9 +149,18 @@ def test_a_diverging_trial_does_not_end_the_sweep(
     monkeypatch.setattr(trainer, "build_optimizer", optimizer_marking_lr_10)
     monkeypatch.setattr(Linear, "forward", forward_blowing_up)
     spec = parse_spec("d", {**TINY, "lr": "10,0.01"}, prune=False)
-    Sweep(spec, runs_dir=runs_dir, data_dir=tiny_data, devices=["cpu"], download=False).run()
+    at_end: dict[int, str] = {}  # each trial's status as the study holds it when on_trial_end hears of it
+
+    def trial_ended(number: int) -> None:
+        at_end[number] = next(row.status for row in sweep.rows() if row.number == number)
+
+    sweep = Sweep(
+        spec, runs_dir=runs_dir, data_dir=tiny_data, devices=["cpu"], download=False, on_trial_end=trial_ended
+    )
+    sweep.run()
     statuses = {row.params["lr"]: row.status for row in trial_rows(open_study(spec, runs_dir))}
     assert statuses == {10.0: "diverged", 0.01: "completed"}
+    assert sorted(at_end.values()) == ["completed", "diverged"]  # never "running": the outcome is stored first
 
 
 def test_two_workers_share_one_study_and_run_no_trial_twice(tiny_data: Path, runs_dir: Path) -> None:

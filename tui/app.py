@@ -1,4 +1,4 @@
-"""The dashboard: six tabs, every action on a key, and the lifecycle of the run it trains.
+"""The dashboard: seven tabs, every action on a key, and the lifecycle of the run (or the sweep) it trains.
 
 The first frame draws before torch is imported: the device and model lists, the trainer and the exporter
 are loaded by thread workers. Each tab owns its widgets and its work (tui/tabs/); the Train tab draws the
@@ -7,6 +7,10 @@ engine's events, which the training thread hands it without blocking (see tui/ta
 Runs trained by other processes (headless, detached, another dashboard) are watched as `mnist-tui runs --watch`
 watches them: once a second, a stat per run. The Runs tab shows their live rows; the Train tab follows one, and `x`
 stops it through its run lock, as `mnist-tui stop` does.
+
+A sweep (Setup's fields holding lists or ranges) trains in a thread worker as a run does, through engine.sweeps'
+Sweep: its trials' events reach the Train tab through the same queue, one trial after another, and the Sweep tab
+shows the table of its trials.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, TabbedContent, TabPane
@@ -31,11 +36,22 @@ from engine.config import RunConfig, recipe_config
 from engine.events import Event, RunFinished
 from engine.progress import LIVE, PROGRESS_FILE, ProgressFollower, RunProgress
 from engine.runs import RunRecord, RunsError, list_runs, running_pid, signal_trainer
+from engine.sweeps import TrialUpdate
 from engine.system import SystemSampler
 from tui.background import REFRESH_SECONDS, STOP_SIGNAL, poll_runs
-from tui.engine_api import Catalog, DigitClassifier, DrivenTrainer, RangeTester, SamplerFactory, TrainerFactory
+from tui.engine_api import (
+    Catalog,
+    DigitClassifier,
+    DrivenSweep,
+    DrivenTrainer,
+    RangeTester,
+    SamplerFactory,
+    SweepFactory,
+    TrainerFactory,
+)
 from tui.formatting import run_result
 from tui.live_run import LiveRun
+from tui.live_sweep import SweepPlan
 from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinished, RunsLoaded, RunsProgressed
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -46,6 +62,7 @@ from tui.tabs.draw import DrawTab, load_predictor
 from tui.tabs.mistakes import Inspector, MistakesTab, score_run
 from tui.tabs.runs import RunsPanel
 from tui.tabs.setup import SetupPanel
+from tui.tabs.sweep import SweepTab, load_sweep_class
 from tui.tabs.train import TrainTab
 
 # Those that end the dashboard from outside: Ctrl+C is a key here (the terminal is in raw mode), not a signal.
@@ -97,7 +114,7 @@ class MnistTuiApp(App[int]):
         Binding("l", "lr_find", "LR range test", priority=True),
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("q", "quit", "Quit", priority=True),
-        Binding("1", "switch_tab(1)", "Tabs", key_display="1-6", priority=True),
+        Binding("1", "switch_tab(1)", "Tabs", key_display="1-7", priority=True),
         *(Binding(str(n), f"switch_tab({n})", show=False, priority=True) for n in range(2, 10)),
     ]
 
@@ -111,6 +128,7 @@ class MnistTuiApp(App[int]):
         catalog_loader: Callable[[], Catalog] = load_catalog,
         trainer_loader: Callable[[], TrainerFactory] = load_trainer_class,
         range_tester_loader: Callable[[], RangeTester] = load_range_tester,
+        sweep_loader: Callable[[], SweepFactory] = load_sweep_class,
         exporter: Exporter = export_files,
         runs_loader: Callable[[Path], list[RunRecord]] = list_runs,
         inspector: Inspector = score_run,
@@ -127,6 +145,7 @@ class MnistTuiApp(App[int]):
         self.catalog_loader = catalog_loader
         self.trainer_loader = trainer_loader
         self.range_tester_loader = range_tester_loader
+        self.sweep_loader = sweep_loader
         self.exporter = exporter
         self.runs_loader = runs_loader
         self.inspector = inspector
@@ -139,6 +158,8 @@ class MnistTuiApp(App[int]):
         self.trainer: DrivenTrainer | None = None
         self.train_tab_shown: TrainTab | None = None  # once composed
         self.training_worker: Worker[None] | None = None
+        self.sweep: DrivenSweep | None = None  # the sweep training (or last trained), once built
+        self.sweep_launched = False  # the last thing started was a sweep: the header speaks of it
         self.stop_requested = threading.Event()
         self.signal_exit_status: int | None = None  # set by SIGTERM or SIGHUP: the status the app exits with
         self.previous_signal_handlers: dict[int, Any] = {}
@@ -147,7 +168,7 @@ class MnistTuiApp(App[int]):
         yield Header(show_clock=False, icon="▦")
         with TabbedContent(initial="setup", id="tabs"):
             with TabPane("1 Setup", id="setup"):
-                yield SetupPanel(self.initial_config, id="setup-panel")
+                yield SetupPanel(self.initial_config, runs_dir=self.runs_dir, id="setup-panel")
             with TabPane("2 Train", id="train"):
                 self.train_tab_shown = TrainTab(sampler_factory=self.system_sampler, id="train-tab")
                 yield self.train_tab_shown
@@ -161,6 +182,10 @@ class MnistTuiApp(App[int]):
                 )
             with TabPane("6 Draw", id="draw"):
                 yield DrawTab(runs_dir=self.runs_dir, loader=self.classifier_loader, id="draw-tab")
+            with TabPane("7 Sweep", id="sweep"):
+                yield SweepTab(
+                    runs_dir=self.runs_dir, data_dir=self.data_dir, sweep_loader=self.sweep_loader, id="sweep-tab"
+                )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -176,12 +201,16 @@ class MnistTuiApp(App[int]):
 
     def action_start(self) -> None:
         if self.is_training:
-            self.notify("a run is already training: stop it with x first", severity="warning")
+            what = "a sweep is running" if self.sweep_launched else "a run is already training"
+            self.notify(f"{what}: stop it with x first", severity="warning")
             return
         if not self.catalog_ready:
             self.notify("still loading PyTorch and the model list: press s again in a moment", severity="warning")
             return
         if self.setup_refused("cannot start"):
+            return
+        if self.setup_panel.sweep is not None:
+            self.launch_sweep(self.setup_panel.sweep)
             return
         config = self.setup_panel.config()
         self.launch(
@@ -210,6 +239,7 @@ class MnistTuiApp(App[int]):
 
     def launch(self, build: TrainerBuilder) -> None:
         self.trainer = None
+        self.sweep_launched = False
         self.stop_requested.clear()
         emit = self.train_tab.begin()
         self.dashboard.query_one(ConfusionTab).waiting()
@@ -240,6 +270,9 @@ class MnistTuiApp(App[int]):
             return
         if self.setup_refused("cannot run the range test"):
             return
+        if self.setup_panel.sweep is not None:
+            self.notify("the range test trains one setup: give each field one value", title="cannot run the range test")
+            return
         screen = LrFindScreen(self.setup_panel.config(), self.data_dir, self.range_tester_loader)
         self.push_screen(screen, callback=self.range_test_closed)
 
@@ -254,9 +287,77 @@ class MnistTuiApp(App[int]):
         self.log_line("info", text)
         self.notify(text, title="learning rate set")
 
+    def launch_sweep(self, plan: SweepPlan) -> None:
+        """Start the sweep in a worker; the Sweep tab shows its table, the Train tab each trial in turn."""
+        spec = plan.spec
+        self.trainer = None
+        self.sweep = None
+        self.sweep_launched = True
+        self.stop_requested.clear()
+        queue = self.train_tab.begin("sweep")
+        self.dashboard.query_one(ConfusionTab).waiting()
+        on_update = self.sweep_tab.begin(plan, queue)
+        self.action_switch_tab(7)
+        self.training_worker = self.sweep_worker(plan, on_update)
+        started = "continuing" if plan.continues else "starting"
+        text = f"{started} sweep {spec.name}: {spec.budget} trials"
+        self.notify(text + (" in all, those done count" if plan.continues else ""), title="sweep")
+        over = ", ".join(sorted(spec.space))
+        self.log_line(
+            "info",
+            f"{text} ({spec.sampler} over {over}), {len(plan.devices)} at a time on {', '.join(plan.devices)};"
+            f" study in {self.runs_dir / 'sweeps' / spec.name}",
+        )
+        self.update_header()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def sweep_worker(self, plan: SweepPlan, on_update: Callable[[TrialUpdate], None]) -> None:
+        worker = get_current_worker()
+
+        def update(trial_update: TrialUpdate) -> None:
+            if worker.is_cancelled:
+                self.stop_training()
+            on_update(trial_update)
+
+        sweep_tab = self.sweep_tab
+        sweep = self.sweep_loader()(
+            plan.spec,
+            runs_dir=self.runs_dir,
+            data_dir=self.data_dir,
+            devices=plan.devices,
+            jobs=len(plan.devices),
+            on_update=update,
+            on_trial_end=sweep_tab.trial_ended,
+        )
+        self.sweep = sweep
+        sweep_tab.post_message(SweepTab.Built(sweep))
+        if self.stop_requested.is_set() or worker.is_cancelled:
+            sweep.stop()  # the stop came while torch was loading: start no trial
+        sweep.run()
+
+    def on_sweep_tab_ended(self, message: SweepTab.Ended) -> None:
+        self.log_line(message.level, message.text)
+        self.notify(message.toast, title="sweep", severity="error" if message.level == "error" else "information")
+        self.setup_panel.validate_fields()  # its sweep exists now: starting it again continues it
+        self.update_header()
+
+    def on_sweep_tab_open_trial(self, message: SweepTab.OpenTrial) -> None:
+        """A trial's run: its curves and confusion matrix in the Runs tab, its mistakes and model in the next two."""
+        run_dir = message.run_dir
+        self.dashboard.query_one(RunsPanel).highlight_run(run_dir.name)
+        self.load_runs_worker()
+        self.dashboard.query_one(MistakesTab).show_run(run_dir)
+        self.dashboard.query_one(DrawTab).use_run(run_dir)
+        self.action_switch_tab(4)
+        self.notify(f"{run_dir.name}: curves and confusion here, mistakes in tab 5", timeout=4)
+
     def on_train_tab_drawn(self, message: TrainTab.Drawn) -> None:
         if not self.dashboard_shown:  # a followed run's records can still be drawn as the app shuts down
             return
+        if message.restarted:
+            self.dashboard.query_one(ConfusionTab).waiting()
+        if self.sweep_launched:
+            self.sweep_tab.show_running()
         if message.evaluated is not None:
             self.dashboard.query_one(ConfusionTab).show(message.evaluated)
         if message.finished is not None:  # the other tabs show the new run when next looked at
@@ -266,6 +367,9 @@ class MnistTuiApp(App[int]):
         self.update_header()
 
     def action_pause(self) -> None:
+        if self.sweep_launched:
+            self.notify("a sweep does not pause: x stops it, and starting it again goes on", severity="warning")
+            return
         if self.trainer is None or self.live is None:
             self.notify("the run is still starting: pause once it trains", severity="warning")
             return
@@ -289,7 +393,14 @@ class MnistTuiApp(App[int]):
             )
             return
         self.stop_training()
-        self.log_line("warning", "stopping after the current batch: finished epochs and checkpoints are kept")
+        if self.sweep_launched:
+            self.log_line(
+                "warning",
+                "stopping the sweep: its running trials end as stopped after their current batch, and no other"
+                " starts; starting the same sweep again goes on",
+            )
+        else:
+            self.log_line("warning", "stopping after the current batch: finished epochs and checkpoints are kept")
         self.update_header()
 
     def stop_followed(self, run_dir: Path) -> None:
@@ -327,15 +438,21 @@ class MnistTuiApp(App[int]):
         self.stop_requested.set()
         if self.trainer is not None:
             self.trainer.stop()
+        if self.sweep is not None:
+            self.sweep.stop()
 
     async def action_quit(self) -> None:
         if not self.is_training:
             self.exit(0)
             return
-        self.push_screen(
-            ConfirmScreen("A run is training. Stop it and quit? Finished epochs and checkpoints are kept."),
-            callback=self.quit_confirmed,
-        )
+        question = "A run is training. Stop it and quit? Finished epochs and checkpoints are kept."
+        spec = self.sweep_tab.spec
+        if self.sweep_launched and spec is not None:
+            question = (
+                f"Sweep {spec.name} is running. Stop its trials and quit? They end as stopped; starting the same sweep"
+                f" again (or mnist-tui sweep --resume {spec.name}) goes on."
+            )
+        self.push_screen(ConfirmScreen(question), callback=self.quit_confirmed)
 
     def quit_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
@@ -344,7 +461,7 @@ class MnistTuiApp(App[int]):
     async def stop_and_exit(self, return_code: int = 0) -> None:
         """Stop the run after its current batch, wait until its files are written, then exit."""
         self.stop_training()
-        self.train_tab.show_message("stopping the run before quitting…")
+        self.train_tab.show_message(f"stopping the {'sweep' if self.sweep_launched else 'run'} before quitting…")
         if self.training_worker is not None:
             await self.workers.wait_for_complete([self.training_worker])
         self.exit(return_code=return_code)
@@ -359,17 +476,33 @@ class MnistTuiApp(App[int]):
         if not self.dashboard_shown:
             return
         worker = event.worker
-        if worker.group == "training":
-            self.refresh_bindings()  # p and x show in the footer while a run trains
-        if worker.group != "training" or event.state != WorkerState.ERROR:
+        if worker.group != "training":
+            return
+        self.refresh_bindings()  # p and x show in the footer while a run trains
+        sweep = worker.name == "sweep_worker"
+        if sweep and worker is self.training_worker and worker.is_finished:
+            self.sweep_ended(worker)  # which says how it ended, a failure too
+        if event.state != WorkerState.ERROR:
             return
         error = worker.error
         message = str(error) or type(error).__name__
-        self.log_line("error", f"the run could not start: {message}")
-        self.notify(message, title="run failed", severity="error", timeout=10)
+        if not sweep:
+            self.log_line("error", f"the run could not start: {message}")
+            self.notify(message, title="run failed", severity="error", timeout=10)
         self.train_tab.show_message(f"failed: {message}")
         if self.live is not None and self.live.finished is None:
             self.live.apply(RunFinished("failed", message, "", {}))
+        self.update_header()
+
+    def sweep_ended(self, worker: Worker[None]) -> None:
+        if worker.state == WorkerState.ERROR:
+            error = worker.error
+            outcome = f"failed: {str(error) or type(error).__name__}"
+        elif self.sweep is not None and self.sweep.stopped or worker.state == WorkerState.CANCELLED:
+            outcome = "stopped"
+        else:
+            outcome = "finished"
+        self.sweep_tab.ended(outcome, self.sweep)
         self.update_header()
 
     # --- state and the header -----------------------------------------------------------------------
@@ -387,6 +520,10 @@ class MnistTuiApp(App[int]):
     @property
     def train_tab(self) -> TrainTab:
         return self.dashboard.query_one(TrainTab)
+
+    @property
+    def sweep_tab(self) -> SweepTab:
+        return self.dashboard.query_one(SweepTab)
 
     @property
     def live(self) -> LiveRun | None:
@@ -426,11 +563,31 @@ class MnistTuiApp(App[int]):
             started = live.started
             device = started.device_name if started.device == "cpu" else f"{started.device} {started.device_name}"
         result = run_result(live.finished.summary, compact=True) if live and live.finished else ""
+        sweep = self.sweep_tab.header_text() if self.sweep_launched else None
+        if sweep is not None:  # the sweep's trial, then the trial's own status while one trains
+            self.sub_title = f"{sweep} · {self.status}" if self.is_training else sweep
+            return
         # A finished run's figures take the place of the dataset and device, so they fit at 80 columns.
         self.sub_title = f"{self.status} · {result}" if result else f"{config.dataset} · {device} · {self.status}"
 
     def log_line(self, level: str, text: str) -> None:
         self.train_tab.log_line(level, text)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A toast, and a repaint of the screen once it has gone: while a hidden tab redraws (the Train tab's
+        once-a-second tick), Textual 8 leaves an expired toast's pixels over a tab that does not redraw (Draw,
+        Sweep) until something there does."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        expired = (self.NOTIFICATION_TIMEOUT if timeout is None else timeout) + 0.1
+        self.set_timer(expired, lambda: self.screen.refresh())
 
     # --- keys that move around ------------------------------------------------------------------------
 
@@ -447,6 +604,8 @@ class MnistTuiApp(App[int]):
             return True
         if action in ("pause", "stop") and not self.is_training:
             return False  # left out of the footer while nothing trains: at 80 columns it has no room to spare
+        if action == "pause" and self.sweep_launched:
+            return None  # greyed out: a sweep's trials are not paused
         return True
 
     def action_help(self) -> None:
@@ -540,6 +699,9 @@ class MnistTuiApp(App[int]):
 
     def action_export(self) -> None:
         run_dir = None
+        if self.dashboard.query_one(TabbedContent).active == "sweep":
+            self.sweep_tab.export()
+            return
         if self.dashboard.query_one(TabbedContent).active == "runs":
             run_dir = self.dashboard.query_one(RunsPanel).run_path()
         elif self.live is not None and self.live.started is not None:

@@ -1,6 +1,6 @@
-"""What the dashboard needs from the torch side of the engine, as Protocols: the trainer it drives, the catalog of
-devices and models, and the learning-rate range test. The engine's classes and the tests' fakes are both checked
-against them (mypy), so the app has no branch for either alone; nothing here imports torch."""
+"""What the dashboard needs from the torch side of the engine, as Protocols: the trainer and the sweep it drives,
+the catalog of devices and models, and the learning-rate range test. The engine's classes and the tests' fakes are
+both checked against them (mypy), so the app has no branch for either alone; nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Protocol
 
 from engine.config import RunConfig
 from engine.events import DownloadProgress, Event, RunFinished
+from engine.sweeps import SweepSpec, TrialRow, TrialUpdate
 from engine.system import SystemSample
 
 
@@ -70,6 +71,44 @@ class RangeTester(Protocol):
         on_progress: Callable[[RangeCurve], None],
         on_download: Callable[[DownloadProgress], None],
     ) -> RangeCurve: ...
+
+
+class DrivenSweep(Protocol):
+    """A sweep (engine.sweeps.Sweep): `run()` blocks a worker thread while its trials train; the rest is called
+    from other threads (reading the study is thread-safe)."""
+
+    spec: SweepSpec
+    folder: Path  # <runs>/sweeps/NAME
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def rows(self) -> list[TrialRow]: ...
+
+    def importances(self) -> dict[str, float]: ...
+
+    def write_files(self) -> list[Path]: ...
+
+
+class SweepFactory(Protocol):
+    """The sweep class: its trials' events go to `on_update` (on the trainers' threads), and `on_trial_end` hears
+    of each trial once the study holds its outcome."""
+
+    def __call__(
+        self,
+        spec: SweepSpec,
+        *,
+        runs_dir: Path,
+        data_dir: Path,
+        devices: list[str],
+        jobs: int,
+        on_update: Callable[[TrialUpdate], None],
+        on_trial_end: Callable[[int], None],
+    ) -> DrivenSweep: ...
 
 
 class DeviceEntry(Protocol):

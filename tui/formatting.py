@@ -60,8 +60,9 @@ def describe_event(event: Event) -> tuple[str, str] | None:
     if isinstance(event, RunStarted):
         config = event.config
         resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+        trial = f" (sweep {config['sweep']}, trial {config.get('trial')})" if config.get("sweep") is not None else ""
         return "info", (
-            f"run started: {config['model']} on {config['dataset']}, {event.parameters:,} parameters,"
+            f"run started: {config['model']} on {config['dataset']}{trial}, {event.parameters:,} parameters,"
             f" {event.train_size:,}/{event.val_size:,}/{event.test_size:,} train/val/test images,"
             f" {event.device} ({event.device_name}){resumed}; folder {event.run_dir}"
         )

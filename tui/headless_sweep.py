@@ -59,10 +59,12 @@ def trials_table(spec: SweepSpec, rows: list[TrialRow], live: dict[int, str], ti
     return table
 
 
-def importance_bars(importances: dict[str, float]) -> Table:
-    table = Table(title="parameter importances (Optuna)", box=None, show_header=False)
+def importance_bars(importances: dict[str, float], width: int = IMPORTANCE_BAR_WIDTH) -> Table:
+    """A bar per parameter, `width` characters for a share of 1 (Optuna's importances add up to 1)."""
+    title = "parameter importances (Optuna)"
+    table = Table(title=title, box=None, show_header=False, min_width=len(title))
     for name, share in importances.items():
-        bar = "█" * max(1, round(share * IMPORTANCE_BAR_WIDTH))
+        bar = "█" * max(1, round(share * width))
         table.add_row(name, Text(bar, style="cyan"), f"{share:.2f}")
     return table
 

@@ -23,13 +23,14 @@ class LiveRun:
     """Series for the charts, the latest progress and evaluation, and the run's status.
 
     The training thread appends every event to `pending` (a deque, safe across threads), in order; the Train
-    tab folds them in on its display tick, or at once for the events that wake it (tui/tabs/train.py).
+    tab folds them in on its display tick, or at once for the events that wake it (tui/tabs/train.py). A sweep's
+    trials come one after another through one queue: the next run's LiveRun takes over `pending` at its RunStarted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pending: deque[Event] | None = None) -> None:
         self.started: RunStarted | None = None
         self.progress: BatchProgress | None = None
-        self.pending: deque[Event] = deque()
+        self.pending: deque[Event] = deque() if pending is None else pending
         self.train_loss = BoundedSeries()
         self.epochs: list[EpochEnded] = []
         self.evaluation: Evaluated | None = None
@@ -52,14 +53,22 @@ class LiveRun:
             self.finished = event
             self.paused = False
 
-    def fold_pending(self) -> list[Event]:
-        """Apply the events queued by the training thread, oldest first, and return them."""
+    def fold_pending(self, one_run: bool = False) -> list[Event]:
+        """Apply the events queued by the training thread, oldest first, and return them. With `one_run`, stop
+        before the RunStarted of a next run (see `next_run_waiting`)."""
         folded = []
         while self.pending:
+            if one_run and self.next_run_waiting:
+                break
             event = self.pending.popleft()
             self.apply(event)
             folded.append(event)
         return folded
+
+    @property
+    def next_run_waiting(self) -> bool:
+        """The next queued event starts another run (a sweep's next trial) after this one started."""
+        return self.started is not None and bool(self.pending) and isinstance(self.pending[0], RunStarted)
 
     @property
     def status(self) -> str:

@@ -10,9 +10,7 @@ the highlighted run in the Train tab: followed live while another process trains
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,26 +21,15 @@ from textual.widgets import DataTable
 
 from engine.progress import LIVE, RunProgress
 from engine.runs import RunRecord
-from tui.run_columns import DATE, STATUS, RunColumn, run_date, sort_key, tab_columns
+from tui.run_columns import DATE, STATUS, RunColumn, run_date, tab_columns
+from tui.tabs.sortable import SORT_BINDINGS, Cell, SortsByColumn, fill_sorted, highlighted_key
 from tui.widgets.charts import LineChart, comparison_lines, epoch_lines
 from tui.widgets.confusion import ConfusionView
 
 RESUMABLE_STATUSES = ("interrupted", "stopped")
 STATUS_STYLES = {"completed": "green", "failed": "red", "diverged": "red", "broken": "bold red"}
 MARK = "✓ "
-SORT_ARROWS = {False: " ▲", True: " ▼"}
 NOW = "now"  # the heading of the live runs' column, shown while a run trains
-
-
-@dataclass(frozen=True)
-class Cell:
-    """What the table shows, and the run's value that DataTable.sort orders it by (not the text)."""
-
-    shown: Text  # not a str: DataTable measures a str it gets from __rich__ as one cell wide
-    value: Any
-
-    def __rich__(self) -> Text:
-        return self.shown
 
 
 def run_cell(column: RunColumn, run: RunRecord, marked: bool, progress: RunProgress | None = None) -> Cell:
@@ -70,15 +57,14 @@ def now_cell(progress: RunProgress | None) -> Cell:
     return Cell(Text(" ".join(parts)), progress.updated)
 
 
-class RunsPanel(Vertical):
+class RunsPanel(SortsByColumn, Vertical):
     BINDINGS = [
         Binding("space", "toggle_mark", "Compare"),
         Binding("r", "resume", "Resume run"),
         Binding("i", "inspect", "Inspect run"),
         Binding("f", "follow", "Follow"),
         Binding("c", "toggle_detail", "Curves/matrix"),
-        Binding("o", "sort", "Sort"),
-        Binding("O", "reverse_sort", "Reverse sort", show=False),
+        *SORT_BINDINGS,
     ]
 
     class ResumeRequested(Message):
@@ -109,6 +95,7 @@ class RunsPanel(Vertical):
         self.columns: list[RunColumn] = []
         self.sorted_by = DATE.heading  # newest first
         self.sort_reversed = True
+        self.wanted: str | None = None  # a run to highlight once it is listed (see highlight_run)
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True, id="runs-table")
@@ -119,13 +106,13 @@ class RunsPanel(Vertical):
             yield ConfusionView("select a run to see its confusion matrix", id="runs-confusion")
 
     def on_mount(self) -> None:
-        self._fill_table()
+        self.fill_table()
 
     def set_runs(self, runs: list[RunRecord]) -> None:
         """Show these runs (newest first), keeping the highlighted run, the marks and the sort."""
         self.runs = runs
         self.marked &= {run.name for run in runs}
-        self._fill_table()
+        self.fill_table()
         self._show_detail()
 
     def show_progress(self, rows: dict[str, RunProgress]) -> bool:
@@ -140,25 +127,24 @@ class RunsPanel(Vertical):
         table = self.query_one(DataTable)
         cells = {name: (run_cell(STATUS, run, False, row), now_cell(row)) for name, row in live.items()
                  if (run := self.runs_by_name.get(name)) is not None and name in table.rows}  # fmt: skip
-        # The table's columns are measured when it is filled (see _fill_table): a wider cell fills it again.
+        # The table's columns are measured when it is filled (see fill_table): a wider cell fills it again.
         widths = {key.value: column.width for key, column in table.columns.items()}
         too_wide = any(
             status.shown.cell_len > widths[STATUS.heading] or now.shown.cell_len > widths.get(NOW, 0)
             for status, now in cells.values()
         )
         if refill or too_wide:
-            self._fill_table()
+            self.fill_table()
             return changed
         for name, (status, now) in cells.items():
             table.update_cell(name, STATUS.heading, status)
             table.update_cell(name, NOW, now)
         return changed
 
-    def _fill_table(self) -> None:
+    def fill_table(self) -> None:
         """Columns for the settings that differ, the sorted one marked with its direction; rows sorted; the
-        highlighted run stays highlighted."""
+        highlighted run stays highlighted (or the one asked for by highlight_run, once listed)."""
         table = self.query_one(DataTable)
-        current = self.highlighted_name
         self.columns = tab_columns(self.runs)
         if self.sorted_by not in [column.heading for column in self.columns]:  # a setting no longer differs
             self.sorted_by, self.sort_reversed = DATE.heading, True
@@ -174,19 +160,21 @@ class RunsPanel(Vertical):
             headings.insert(at, NOW)
             for name, cells in rows.items():
                 cells.insert(at, now_cell(self.progress.get(name)))
-        table.clear(columns=True)
-        for index, heading in enumerate(headings):
-            label = Text(heading + (SORT_ARROWS[self.sort_reversed] if heading == self.sorted_by else ""))
-            # Measured here, not left to DataTable: it measures when idle, and a frame drawn before that keeps
-            # its too-narrow columns in its cache.
-            width = max([label.cell_len, *(cells[index].shown.cell_len for cells in rows.values())])
-            table.add_column(label, key=heading, width=width)
-        for name, cells in rows.items():
-            table.add_row(*cells, key=name)
-        reverse = self.sort_reversed
-        table.sort(self.sorted_by, key=lambda cell: sort_key(cell.value, reverse), reverse=reverse)
-        if current is not None and current in table.rows:
-            table.move_cursor(row=table.get_row_index(current))
+        fill_sorted(table, headings, rows, self.sorted_by, self.sort_reversed)
+        if self.wanted is not None and self.wanted in table.rows:
+            table.move_cursor(row=table.get_row_index(self.wanted))
+            self.wanted = None
+
+    def highlight_run(self, name: str) -> None:
+        """Highlight this run, now if it is listed, else once it is (a run that just ended may not be yet)."""
+        self.wanted = name
+        table = self.query_one(DataTable)
+        if name in table.rows:
+            table.move_cursor(row=table.get_row_index(name))
+            self.wanted = None
+
+    def sort_headings(self) -> list[str]:
+        return [column.heading for column in self.columns]
 
     @property
     def runs_by_name(self) -> dict[str, RunRecord]:
@@ -194,31 +182,12 @@ class RunsPanel(Vertical):
 
     @property
     def highlighted_name(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.is_valid_row_index(table.cursor_row):
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return highlighted_key(self.query_one(DataTable))
 
     @property
     def highlighted(self) -> RunRecord | None:
         name = self.highlighted_name
         return self.runs_by_name.get(name) if name is not None else None
-
-    def action_sort(self) -> None:
-        """Sort by the next column, smallest first (`O` reverses)."""
-        headings = [column.heading for column in self.columns]
-        self.sorted_by = headings[(headings.index(self.sorted_by) + 1) % len(headings)]
-        self.sort_reversed = False
-        self._sort()
-
-    def action_reverse_sort(self) -> None:
-        self.sort_reversed = not self.sort_reversed
-        self._sort()
-
-    def _sort(self) -> None:
-        self._fill_table()
-        order = "largest first" if self.sort_reversed else "smallest first"
-        self.notify(f"sorted by {self.sorted_by.strip()}, {order}", timeout=2)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

@@ -87,11 +87,12 @@ class FollowedRun:
 
 class TrainTab(Vertical):
     """Mount:  `with TabPane("Train"): yield TrainTab()`
-    Drive:  `emit = tab.begin()` for each new run, then `emit(event)` from the training thread; or
+    Drive:  `emit = tab.begin()` for each new run (`tab.begin("sweep")` for a sweep's trials, one after another),
+            then `emit(event)` from the training thread; or
             `tab.follow(run_dir)` to show a run another process trains;
             `tab.show_message(text)` and `tab.log_line(level, text)` from the app.
-    Posts:  `TrainTab.Drawn(evaluated, finished)` after drawing queued events, for the app's header and the
-            other tabs (the newest evaluation, the run's end), bubbling up to the app.
+    Posts:  `TrainTab.Drawn(evaluated, finished, restarted)` after drawing queued events, for the app's header and
+            the other tabs (the newest evaluation, the run's end, a sweep's next trial), bubbling up to the app.
     """
 
     DEFAULT_CSS = """
@@ -99,10 +100,11 @@ class TrainTab(Vertical):
     """
 
     class Drawn(Message):
-        def __init__(self, evaluated: Evaluated | None, finished: RunFinished | None) -> None:
+        def __init__(self, evaluated: Evaluated | None, finished: RunFinished | None, restarted: bool = False) -> None:
             super().__init__()
             self.evaluated = evaluated
             self.finished = finished
+            self.restarted = restarted  # a sweep's next trial began a fresh view
 
     class SystemSampled(Message, bubble=False):
         def __init__(self, whose: str, sample: SystemSample) -> None:
@@ -114,6 +116,7 @@ class TrainTab(Vertical):
         super().__init__(id=id)
         self.live: LiveRun | None = None
         self.followed: FollowedRun | None = None  # None while the run shown (if any) is trained here
+        self.one_view_per_run = False  # a sweep's trials: each RunStarted begins a fresh view
         self.progress_shown = True  # False while a folded BatchProgress waits to be drawn
         self.sampler_factory = sampler_factory
         # The monitor's: the process and GPUs sampled, and their sampler (kept, as CPU % is since the last sample).
@@ -138,21 +141,29 @@ class TrainTab(Vertical):
         if self.sampler is not None:
             self.sampler.close()
 
-    def begin(self) -> Callable[[Event], None]:
-        """A new run: its LiveRun, the panels cleared; returns the callback for the training thread's events."""
+    def begin(self, runs: str = "run") -> Callable[[Event], None]:
+        """A new run: its LiveRun, the panels cleared; returns the callback for the training thread's events.
+        `runs="sweep"`: the runs of a sweep's trials come one after another through that callback, and each
+        RunStarted begins a fresh view of its own."""
         self.followed = None
+        self.one_view_per_run = runs == "sweep"
         live = self.live = LiveRun()
-        progress = self.query_one(ProgressPanel)
-        progress.reset()
-        progress.show_message("starting: loading PyTorch and the dataset…")
-        self.refresh_charts()
+        pending = live.pending  # shared by the LiveRuns of the trials that follow
+        self.clear_view("starting: loading PyTorch and the dataset…")
 
         def queue(event: Event) -> None:
-            live.pending.append(event)
+            pending.append(event)
             if not isinstance(event, TICK_EVENTS):  # the others wait for the display tick: no wake-up per batch
                 self.post_message(EngineEvent(event))
 
         return queue
+
+    def clear_view(self, message: str) -> None:
+        progress = self.query_one(ProgressPanel)
+        progress.title = ""
+        progress.reset()
+        progress.show_message(message)
+        self.refresh_charts()
 
     def follow(self, run_dir: Path) -> None:
         """Show the run another process trains in `run_dir` (or trained: a finished run is shown from its records)."""
@@ -218,11 +229,19 @@ class TrainTab(Vertical):
         self.query_one(SystemPane).show(message.whose, message.sample)
 
     def draw_pending(self) -> None:
-        """Fold in the events the training thread queued, in order, and draw what they changed, once."""
+        """Fold in the events the training thread queued, in order, and draw what they changed, once (once per run:
+        a sweep's next trial begins a fresh view at its RunStarted)."""
         live = self.live
         if live is None or not self.is_attached:
             return
-        folded = live.fold_pending()
+        self.draw_folded(live, live.fold_pending(one_run=self.one_view_per_run))
+        while live.next_run_waiting and self.one_view_per_run:
+            live = self.live = LiveRun(live.pending)
+            self.progress_shown = True
+            self.clear_view("starting the next trial…")
+            self.draw_folded(live, live.fold_pending(one_run=True), restarted=True)
+
+    def draw_folded(self, live: LiveRun, folded: list[Event], restarted: bool = False) -> None:
         evaluated: Evaluated | None = None
         finished: RunFinished | None = None
         progress = self.query_one(ProgressPanel)
@@ -252,12 +271,14 @@ class TrainTab(Vertical):
                 if live.progress is None:  # no batch drawn yet: the bar may still show the dataset's download
                     progress.reset()
                 trained = "followed: trained by another process in" if self.followed else "training in"
+                sweep, trial = event.config.get("sweep"), event.config.get("trial")
+                progress.title = f"sweep {sweep} trial {trial}" if sweep is not None else ""
                 progress.show_message(f"{trained} {event.run_dir}")
         if evaluated is not None:
             self.refresh_charts()
         self.draw_progress()
         if folded:
-            self.post_message(self.Drawn(evaluated, finished))
+            self.post_message(self.Drawn(evaluated, finished, restarted))
 
     def draw_progress(self) -> None:
         if self.progress_shown or self.live is None or self.live.progress is None:

@@ -48,6 +48,7 @@ class ProgressPanel(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.message = IDLE_MESSAGE
+        self.title = ""  # what the figures and messages are about, when it needs saying (a sweep's trial)
         self.completed: int = 0
         self.total: int | None = 1
 
@@ -67,7 +68,8 @@ class ProgressPanel(Widget):
         bar_row.add_column(ratio=1)
         bar_row.add_column(width=5, justify="right")
         bar_row.add_row(bar, f"{self.fraction:.0%}")
-        return Group(Text(self.message, no_wrap=True, overflow="ellipsis"), bar_row)
+        message = f"{self.title} · {self.message}" if self.title else self.message
+        return Group(Text(message, no_wrap=True, overflow="ellipsis"), bar_row)
 
     def show(self, progress: BatchProgress) -> None:
         self.message = progress_text(progress)
