@@ -1,1 +1,1 @@
-"""The dashboard's six tabs, one module each: each owns its widgets, its state and its background work."""
+"""The dashboard's seven tabs, one module each: each owns its widgets, its state and its background work."""
