@@ -758,7 +758,7 @@ class MnistTuiApp(App[int]):
         def on_stop_signal(_number: int, _frame: FrameType | None) -> None:
             loop.call_soon_threadsafe(self.stop_from_another_process)
 
-        handlers = {number: on_signal for number in ENDING_SIGNALS}
+        handlers: dict[int, Callable[[int, FrameType | None], None]] = {number: on_signal for number in ENDING_SIGNALS}
         if STOP_SIGNAL not in ENDING_SIGNALS:  # where it is SIGTERM (no SIGUSR1), it ends the dashboard too
             handlers[STOP_SIGNAL] = on_stop_signal
         self.previous_signal_handlers = {number: signal.signal(number, handler) for number, handler in handlers.items()}
