@@ -117,7 +117,7 @@ def test_x_stops_a_followed_run_through_its_lock_and_keeps_its_epochs(tiny_data:
             assert not app.query_one(TrainTab).following_live
 
     asyncio.run(scenario())
-    assert trainer.wait(30) == 143  # SIGTERM, handled: the batch finished, the files written
+    assert trainer.wait(30) == 143  # the stop signal, handled: the batch finished, the files written
     run_dir = next(runs_dir.iterdir())
     summary = read_summary(run_dir)
     assert summary["status"] == "stopped" and 1 <= summary["epochs_completed"] < 1000

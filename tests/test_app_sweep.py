@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import signal
 from pathlib import Path
 
+import pytest
 from fake_run import RUNS_DIR, FakeSampler, FakeSweep, fake_catalog, fake_runs, fake_trainer_class
 from rich.console import Group
 from rich.text import Text
@@ -14,10 +16,12 @@ from test_app import PNG_SIGNATURE, MessageWaiter, engine_event, type_into
 from textual.widgets import DataTable, Input, SelectionList, Static, TabbedContent
 
 from engine.events import RunStarted
+from engine.runs import signal_trainer
 from engine.sweeps import Sweep, parse_spec, sweep_folder
 from tui.app import MnistTuiApp
 from tui.messages import ExportFinished
 from tui.screens.choices import ChoicesScreen
+from tui.signals import STOP_SIGNAL
 from tui.tabs.mistakes import MistakesTab
 from tui.tabs.runs import RunsPanel
 from tui.tabs.setup import SetupPanel
@@ -129,7 +133,11 @@ def test_a_sweep_started_from_setup_fills_sorts_opens_and_exports(tiny_data: Pat
     asyncio.run(scenario())
 
 
-def test_x_stops_the_running_trial_and_the_dashboard_stays(tiny_data: Path, runs_dir: Path) -> None:
+@pytest.mark.parametrize("how", ["x", "mnist-tui stop"])
+def test_x_or_stop_stops_the_running_trial_and_the_dashboard_stays(how: str, tiny_data: Path, runs_dir: Path) -> None:
+    if how != "x" and STOP_SIGNAL == signal.SIGTERM:
+        pytest.skip("no stop signal of its own here (no SIGUSR1): SIGTERM would end this test's process")
+
     async def scenario() -> None:
         app = make_app(tiny_data, runs_dir)
         waiter = MessageWaiter()
@@ -139,9 +147,12 @@ def test_x_stops_the_running_trial_and_the_dashboard_stays(tiny_data: Path, runs
             await type_into(pilot, "lr", "0.001,0.01")
             await name_sweep(pilot, "long")
             await pilot.press("tab", "s")
-            await waiter.wait_for(engine_event(RunStarted))
+            started = await waiter.wait_for(engine_event(RunStarted))
             assert app.sub_title.startswith("sweep long trial 1/2")
-            await pilot.press("x")
+            if how == "x":
+                await pilot.press("x")
+            else:  # the trial's run lock names this process: the signal comes here, as from `mnist-tui stop`
+                signal_trainer(Path(started.event.run_dir), STOP_SIGNAL)
             ended = await waiter.wait_for(sweep_ended, timeout=120)
             await app.workers.wait_for_complete()
             await pilot.pause()

@@ -1,4 +1,5 @@
-"""The dashboard as a real process on a pseudo-terminal: `kill` (SIGTERM) and a closed terminal (SIGHUP) mid-run."""
+"""The dashboard as a real process on a pseudo-terminal: `kill` (SIGTERM) and a closed terminal (SIGHUP) mid-run end
+it; `mnist-tui stop` (the stop signal) stops its run and leaves it up."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
 from engine.runs import LOCK_FILE, list_runs
+from tui.signals import STOP_SIGNAL
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +47,7 @@ class Dashboard:
         )  # fmt: skip
         os.close(screen_side)
         self.closing = threading.Event()
+        self.screen = bytearray()  # everything the app has drawn
         self.reader = threading.Thread(target=self._read_screen, daemon=True)
         self.reader.start()
 
@@ -53,9 +57,15 @@ class Dashboard:
             ready, _, _ = select.select([self.terminal], [], [], 0.1)
             if ready:
                 try:
-                    os.read(self.terminal, 65536)
+                    self.screen += os.read(self.terminal, 65536)
                 except OSError:  # the app ended and closed its side
                     return
+
+    def drawn_since(self, start: int, text: str) -> bool:
+        return text.encode() in self.screen[start:]
+
+    def press(self, key: str) -> None:
+        os.write(self.terminal, key.encode())
 
     def close_terminal(self) -> None:
         self.closing.set()
@@ -95,3 +105,44 @@ def test_the_dashboard_stops_its_run_cleanly_on_a_signal(how: str, status: int, 
     assert run.summary["epochs_completed"] == len(run.epochs) < 200
     assert torch.load(run.path / "last.pt", weights_only=True)["epoch"] == len(run.epochs)
     assert not (run.path / LOCK_FILE).exists()
+
+
+def _wait_for(condition: Callable[[], object], process: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the dashboard ended with status {process.returncode} before {what}"
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(STOP_SIGNAL == signal.SIGTERM, reason="no stop signal of its own here (no SIGUSR1)")
+def test_mnist_tui_stop_stops_the_dashboards_run_and_the_dashboard_stays_up(tiny_data: Path, tmp_path) -> None:
+    runs_dir = tmp_path / "runs"
+    dashboard = Dashboard(tiny_data, runs_dir)
+    _wait_for_first_epoch(runs_dir, dashboard.process)
+    (run,) = list_runs(runs_dir)
+    drawn = len(dashboard.screen)
+    stopped = subprocess.run(
+        [sys.executable, "-m", "tui", "stop", run.path.name, "--runs-dir", str(runs_dir)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"({signal.Signals(STOP_SIGNAL).name}) to stop {run.path.name}" in stopped.stdout
+    assert f"{run.path.name} stopped: stopped by the user during epoch" in stopped.stdout
+
+    (run,) = list_runs(runs_dir)
+    assert run.status == "stopped" and run.summary["epochs_completed"] == len(run.epochs) < 200
+    assert not (run.path / LOCK_FILE).exists()
+    # Still up: its log says who stopped the run, its header that the run stopped (drawn once the run's end reached
+    # it, so nothing trains any more), and q then quits at once.
+    _wait_for(
+        lambda: (
+            dashboard.drawn_since(drawn, "stopped from another process (mnist-tui stop)")
+            and dashboard.drawn_since(drawn, "stopped · ")
+        ),
+        dashboard.process,
+        "the log line and the header's stopped",
+    )
+    assert dashboard.process.poll() is None
+    dashboard.press("q")
+    assert dashboard.finish() == 0

@@ -1,4 +1,5 @@
-"""The headless CLI as a real process: Ctrl+C, SIGTERM, a closed SSH session, and kill -9 at random moments."""
+"""The headless CLI as a real process: Ctrl+C, SIGTERM, a closed SSH session, `mnist-tui stop`, and kill -9 at random
+moments."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.runs import LOCK_FILE, TEMP_SUFFIX, list_runs, load_run
+from engine.runs import LOCK_FILE, TEMP_SUFFIX, list_runs, load_run, signal_trainer
 from tui.cli import main
+from tui.signals import STOP_SIGNAL
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +71,16 @@ class Training:
         return code
 
 
-SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}  # Ctrl+C, kill, closed SSH session
+# Ctrl+C, kill, closed SSH session, and `mnist-tui stop` (sent through the run's lock, as the command does)
+SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129, STOP_SIGNAL: 143}
+
+
+def _send(number: int, process: subprocess.Popen, runs_dir: Path) -> None:
+    if number == STOP_SIGNAL:
+        (run,) = list_runs(runs_dir)
+        assert signal_trainer(run.path, STOP_SIGNAL) == process.pid
+    else:
+        process.send_signal(number)
 
 
 def test_signals_stop_the_run_and_keep_finished_epochs(tiny_data: Path, tmp_path: Path) -> None:
@@ -78,10 +89,10 @@ def test_signals_stop_the_run_and_keep_finished_epochs(tiny_data: Path, tmp_path
     trainings = {
         number: Training(
             tiny_data,
-            tmp_path / number.name,
+            tmp_path / signal.Signals(number).name,
             epochs=50,
             when="epoch 1/50:",
-            act=lambda process, number=number: process.send_signal(number),
+            act=lambda process, number=number: _send(number, process, tmp_path / signal.Signals(number).name),
             hang_up=number == signal.SIGHUP,
         )
         for number in SIGNALS
@@ -89,7 +100,7 @@ def test_signals_stop_the_run_and_keep_finished_epochs(tiny_data: Path, tmp_path
     for number, training in trainings.items():
         assert training.finish() == SIGNALS[number], training.process.stderr.read()
         assert "Traceback" not in training.process.stderr.read()
-        (run,) = list_runs(tmp_path / number.name)
+        (run,) = list_runs(tmp_path / signal.Signals(number).name)
         assert run.status == "stopped"
         # signalled as epoch 1 ended: it stops during epoch 2 (or, at the latest, right after it)
         assert 1 <= len(run.epochs) <= 2 and run.summary["epochs_completed"] == len(run.epochs)

@@ -19,7 +19,7 @@ import torch
 from engine import trainer
 from engine.config import RunConfig
 from engine.models import Linear
-from engine.runs import list_runs
+from engine.runs import list_runs, signal_trainer
 from engine.sweeps import (
     Choices,
     Range,
@@ -33,6 +33,7 @@ from engine.sweeps import (
     trial_rows,
 )
 from tui.cli import main
+from tui.signals import STOP_SIGNAL
 
 TINY = {"model": "linear", "epochs": "2"}
 
@@ -201,21 +202,26 @@ def test_a_stopped_sweep_resumes_counting_what_is_done(tiny_data: Path, runs_dir
     assert [row["status"] for row in rows].count("stopped") == 1
 
 
-def test_ctrl_c_stops_the_running_trial_as_stopped_and_keeps_the_spec(tiny_data: Path, runs_dir: Path) -> None:
+@pytest.mark.parametrize("how", ["ctrl-c", "mnist-tui stop"])
+def test_ctrl_c_or_stop_ends_the_sweep_its_running_trial_stopped_keeping_the_spec(
+    how: str, tiny_data: Path, runs_dir: Path
+) -> None:
     words = sweep_args(tiny_data, runs_dir, "--name", "c", "--model", "linear", "--epochs", "200",
                        "--lr", "0.001,0.003", "--no-prune")  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     worker = subprocess.Popen([sys.executable, "-m", "tui", *words], stdout=subprocess.PIPE, text=True, env=env)
     assert worker.stdout is not None
     worker.stdout.readline()  # the plan line: the signal handler is in place once it is printed
-    journal = sweep_folder(runs_dir, "c") / "study.journal"
     deadline = time.monotonic() + 60
-    while "run_dir" not in (journal.read_text() if journal.exists() else ""):  # the first trial has its folder
+    while not (running := [run for run in list_runs(runs_dir) if run.status == "running"]):  # the first trial's
         assert time.monotonic() < deadline, "no trial started"
         time.sleep(0.05)
-    worker.send_signal(signal.SIGINT)
+    if how == "ctrl-c":
+        worker.send_signal(signal.SIGINT)
+    else:  # as `mnist-tui stop TRIAL_RUN`: the signal goes to the sweep's process, through the trial's run lock
+        assert signal_trainer(running[0].path, STOP_SIGNAL) == worker.pid
     out, _ = worker.communicate(timeout=120)
-    assert worker.returncode == 130 and "stopped" in out
+    assert worker.returncode == (130 if how == "ctrl-c" else 143) and "stopped" in out
     assert [row["status"] for row in read_trials(runs_dir, "c")] == ["stopped"]
     spec = json.loads((sweep_folder(runs_dir, "c") / "sweep.json").read_text())
     assert spec["space"]["lr"]["values"] == [0.001, 0.003]

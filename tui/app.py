@@ -38,7 +38,7 @@ from engine.progress import LIVE, PROGRESS_FILE, ProgressFollower, RunProgress
 from engine.runs import RunRecord, RunsError, list_runs, running_pid, signal_trainer
 from engine.sweeps import TrialUpdate
 from engine.system import SystemSampler
-from tui.background import REFRESH_SECONDS, STOP_SIGNAL, poll_runs
+from tui.background import REFRESH_SECONDS, poll_runs
 from tui.engine_api import (
     Catalog,
     DigitClassifier,
@@ -56,7 +56,7 @@ from tui.messages import CatalogFailed, CatalogLoaded, ExportFailed, ExportFinis
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.lr_find import ChosenRate, LrFindScreen
-from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
+from tui.signals import SIGNAL_EXIT, STOP_SIGNAL, detach_from_terminal, is_hang_up
 from tui.tabs.confusion import ConfusionTab
 from tui.tabs.draw import DrawTab, load_predictor
 from tui.tabs.mistakes import Inspector, MistakesTab, score_run
@@ -740,8 +740,9 @@ class MnistTuiApp(App[int]):
 
     def install_signal_handlers(self) -> None:
         """Without these, SIGTERM or a closed SSH session (SIGHUP) would kill the process mid-batch, leaving the
-        run without summary.json and with a stale run.pid. Installed with signal.signal, not the event loop's
-        add_signal_handler, so a hang-up detaches from the dead terminal before the loop runs anything else."""
+        run without summary.json and with a stale run.pid, and `mnist-tui stop` (STOP_SIGNAL) would kill it
+        outright. Installed with signal.signal, not the event loop's add_signal_handler, so a hang-up detaches from
+        the dead terminal before the loop runs anything else."""
         if threading.current_thread() is not threading.main_thread():  # only the main thread may set them
             return
         loop = asyncio.get_running_loop()
@@ -754,7 +755,33 @@ class MnistTuiApp(App[int]):
                 self.stop_training()
                 loop.call_soon_threadsafe(self.exit_on_signal)
 
-        self.previous_signal_handlers = {number: signal.signal(number, on_signal) for number in ENDING_SIGNALS}
+        def on_stop_signal(_number: int, _frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(self.stop_from_another_process)
+
+        handlers: dict[int, Callable[[int, FrameType | None], None]] = {number: on_signal for number in ENDING_SIGNALS}
+        if STOP_SIGNAL not in ENDING_SIGNALS:  # where it is SIGTERM (no SIGUSR1), it ends the dashboard too
+            handlers[STOP_SIGNAL] = on_stop_signal
+        self.previous_signal_handlers = {number: signal.signal(number, handler) for number, handler in handlers.items()}
+
+    def stop_from_another_process(self) -> None:
+        """`mnist-tui stop` (or another dashboard's x) on the run or sweep trial trained here: stopped as with x,
+        and the dashboard stays up."""
+        if not self.is_training or self.signal_exit_status is not None:  # ended meanwhile, or the app is ending
+            return
+        self.stop_training()
+        if self.sweep_launched:
+            self.log_line(
+                "warning",
+                "stopped from another process (mnist-tui stop): the sweep's running trials end as stopped after"
+                " their current batch, and no other starts; starting the same sweep again goes on",
+            )
+        else:
+            self.log_line(
+                "warning",
+                "stopped from another process (mnist-tui stop): after the current batch; finished epochs and"
+                " checkpoints are kept",
+            )
+        self.update_header()
 
     def exit_on_signal(self) -> None:
         self.run_worker(self.stop_and_exit(self.signal_exit_status or 0), group="quit")

@@ -23,11 +23,11 @@ from engine.progress import ProgressFollower, RunProgress
 from engine.runs import CONFIG_FILE, check_writable, find_run, load_run, read_summary, running_pid, signal_trainer
 from tui.formatting import format_metric
 from tui.headless import EXIT_FAILED, EXIT_OK, table_console
+from tui.signals import STOP_SIGNAL
 
 TRAIN_LOG = "train.log"
 REFRESH_SECONDS = 1.0
 STOP_POLL_SECONDS = 0.1  # how often `stop` looks at the run lock while the trainer finishes its batch
-STOP_SIGNAL = signal.SIGTERM  # handled like Ctrl+C by the headless trainer and the dashboard (tui/signals.py)
 
 
 def start_detached(train_arguments: list[str], runs_dir: Path, follow_hint: str = "") -> int:
@@ -90,7 +90,10 @@ def stop_and_print(runs_dir: Path, run: str, timeout: float) -> int:
         print(f"mnist-tui: error: {path.name} is not running: it is {status}{reason}; nothing to stop", file=sys.stderr)
         return EXIT_FAILED
     pid = signal_trainer(path, STOP_SIGNAL)
-    print(f"asked process {pid} to stop {path.name} after its current batch", flush=True)
+    print(
+        f"asked process {pid} ({signal.Signals(STOP_SIGNAL).name}) to stop {path.name} after its current batch",
+        flush=True,
+    )
     deadline = time.monotonic() + timeout
     while running_pid(path) is not None:
         if time.monotonic() > deadline:

@@ -198,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
     stop = commands.add_parser(
-        "stop", help="stop a running run after its current batch, from any terminal", **_with_examples("stop")
+        "stop",
+        help="stop a running run after its current batch, from any terminal (a dashboard training it stays open)",
+        **_with_examples("stop"),
     )
     _add_location_options(stop)
     stop.add_argument("run", help="run folder name (see `mnist-tui runs`) or path")

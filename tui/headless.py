@@ -32,7 +32,7 @@ from engine.events import (
 from engine.runs import RunRecord, list_runs
 from tui.formatting import describe_event, download_figures, format_duration, format_metric
 from tui.run_columns import command_columns, sortable_columns
-from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
+from tui.signals import STOPPING_SIGNALS, detach_from_terminal, is_hang_up
 
 if TYPE_CHECKING:  # engine.predict imports torch: only when a command needs it
     from engine.predict import ImagePrediction
@@ -73,7 +73,8 @@ def train_with_progress(
 
     `on_run_folder` is called with the run folder once it exists (a detached run hands it to its parent).
 
-    Ctrl+C, SIGTERM and SIGHUP stop the run before its next batch; finished epochs and last.pt stay on disk.
+    Ctrl+C, SIGTERM, SIGHUP and `mnist-tui stop` (STOP_SIGNAL) stop the run before its next batch; finished
+    epochs and last.pt stay on disk.
     """
     from engine.trainer import Trainer
 
@@ -93,7 +94,7 @@ def train_with_progress(
         received.append(number)
         trainer.stop()
 
-    previous = {number: signal.signal(number, stop_on_signal) for number in SIGNAL_EXIT}
+    previous = {number: signal.signal(number, stop_on_signal) for number in STOPPING_SIGNALS}
     # One row per dataset file downloaded (first use), then one for training: a title, the bar, the figures.
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -159,7 +160,7 @@ def train_with_progress(
             f"stopped: {event.message}; finished epochs and last.pt are kept."
             f" Continue with `mnist-tui train --resume {Path(event.run_dir).name}`"
         )
-        return SIGNAL_EXIT.get(received[0], 130) if received else 130
+        return STOPPING_SIGNALS.get(received[0], 130) if received else 130
     if event.status != "completed":
         if debug and trainer.error is not None:
             traceback.print_exception(type(trainer.error), trainer.error, trainer.error.__traceback__)

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from engine.events import BatchProgress, RunStarted
 from tui.formatting import format_duration, format_metric
-from tui.signals import SIGNAL_EXIT, detach_from_terminal, is_hang_up
+from tui.signals import STOPPING_SIGNALS, detach_from_terminal, is_hang_up
 
 if TYPE_CHECKING:  # engine.sweeps' Sweep loads torch when built: only when the command runs
     from engine.lr_find import RangeTest
@@ -79,8 +79,9 @@ def sweep_with_table(
     storage: str | None,
     download: bool,
 ) -> int:
-    """Run a sweep with a live table; Ctrl+C (SIGTERM, SIGHUP) stops its running trials as `stopped` and a rerun
-    of the same command continues it. Exit 0 with a completed trial, 1 without, 130 (143, 129) on a signal."""
+    """Run a sweep with a live table; Ctrl+C (SIGTERM, SIGHUP, `mnist-tui stop` on a trial) stops its running trials
+    as `stopped` and ends the sweep, and a rerun of the same command continues it. Exit 0 with a completed trial, 1
+    without, 130 (143, 129, 143) on a signal."""
     from engine.sweeps import Sweep, trial_rows
 
     console = Console()
@@ -119,7 +120,7 @@ def sweep_with_table(
         markup=False,
         highlight=False,
     )
-    previous = {number: signal.signal(number, stop_on_signal) for number in SIGNAL_EXIT}
+    previous = {number: signal.signal(number, stop_on_signal) for number in STOPPING_SIGNALS}
     failure: list[BaseException] = []
 
     def search() -> None:
@@ -173,7 +174,7 @@ def _report(console: Console, sweep: Sweep, received: list[int]) -> int:
         console.print(f"wrote {path}", markup=False, highlight=False)
     if received or sweep.stopped:
         console.print(f"stopped: run the same command again (or `mnist-tui sweep --resume {sweep.spec.name}`) to go on")
-        return SIGNAL_EXIT.get(received[0], 130) if received else 130
+        return STOPPING_SIGNALS.get(received[0], 130) if received else 130
     if best is None:
         Console(stderr=True).print("mnist-tui: error: no trial completed", markup=False)
         return EXIT_FAILED
