@@ -210,3 +210,19 @@ def test_app_closing_while_paused_still_ends_the_trainer(tiny_data: Path, runs_d
     assert threading.enumerate() == [threading.main_thread()]
     (run_dir,) = runs_dir.iterdir()
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
+
+
+def test_a_toast_expiring_after_the_app_closed_repaints_nothing(tiny_data: Path, runs_dir: Path) -> None:
+    """notify() repaints the screen once its toast has gone; the app may have closed by then (a sweep test hit
+    Textual's ScreenStackError from that timer while the app shut down)."""
+
+    async def scenario() -> MnistTuiApp:
+        app = make_app(tiny_data, runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.notify("bye", timeout=60)
+        return app
+
+    app = asyncio.run(scenario())
+    assert not app.screen_stack
+    app.repaint_after_toast()  # the timer's callback, as it would fire late: no error

@@ -587,7 +587,11 @@ class MnistTuiApp(App[int]):
         Sweep) until something there does."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
         expired = (self.NOTIFICATION_TIMEOUT if timeout is None else timeout) + 0.1
-        self.set_timer(expired, lambda: self.screen.refresh())
+        self.set_timer(expired, self.repaint_after_toast)
+
+    def repaint_after_toast(self) -> None:
+        if self.screen_stack:  # the app may be closing, its screens gone, when the timer fires
+            self.screen.refresh()
 
     # --- keys that move around ------------------------------------------------------------------------
 
