@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import queue
-import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from engine.events import (
 from engine.runs import RunRecord, list_runs
 from tui.formatting import describe_event, download_figures, format_duration, format_metric
 from tui.run_columns import command_columns, sortable_columns
-from tui.signals import STOPPING_SIGNALS, detach_from_terminal, is_hang_up
+from tui.signals import StopOnSignals
 
 if TYPE_CHECKING:  # engine.predict imports torch: only when a command needs it
     from engine.predict import ImagePrediction
@@ -86,15 +85,6 @@ def train_with_progress(
         trainer = Trainer(config, runs_dir=runs_dir, data_dir=data_dir, emit=events.put, download=download)
     else:
         raise ValueError("train_with_progress needs a config, or a run folder to resume")
-    received: list[int] = []
-
-    def stop_on_signal(number: int, _frame: Any) -> None:
-        if is_hang_up(number):
-            detach_from_terminal()
-        received.append(number)
-        trainer.stop()
-
-    previous = {number: signal.signal(number, stop_on_signal) for number in STOPPING_SIGNALS}
     # One row per dataset file downloaded (first use), then one for training: a title, the bar, the figures.
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -106,7 +96,7 @@ def train_with_progress(
     )
     task = None
     downloads: dict[str, Any] = {}
-    try:
+    with StopOnSignals(trainer.stop) as signals:
         thread = trainer.start()
         with progress:
             while True:
@@ -145,9 +135,6 @@ def train_with_progress(
                     if isinstance(event, RunStarted) and on_run_folder is not None:
                         on_run_folder(event.run_dir)
         thread.join()
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
     if event.summary.get("epochs_completed"):
         console.print(results_table(event.summary))
@@ -160,7 +147,7 @@ def train_with_progress(
             f"stopped: {event.message}; finished epochs and last.pt are kept."
             f" Continue with `mnist-tui train --resume {Path(event.run_dir).name}`"
         )
-        return STOPPING_SIGNALS.get(received[0], 130) if received else 130
+        return signals.exit_status
     if event.status != "completed":
         if debug and trainer.error is not None:
             traceback.print_exception(type(trainer.error), trainer.error, trainer.error.__traceback__)

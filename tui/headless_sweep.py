@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from rich.text import Text
 
 from engine.events import BatchProgress, RunStarted
 from tui.formatting import format_duration, format_metric
-from tui.signals import STOPPING_SIGNALS, detach_from_terminal, is_hang_up
+from tui.signals import StopOnSignals
 
 if TYPE_CHECKING:  # engine.sweeps' Sweep loads torch when built: only when the command runs
     from engine.lr_find import RangeTest
@@ -104,14 +103,6 @@ def sweep_with_table(
         download=download,
         on_update=on_update,
     )
-    received: list[int] = []
-
-    def stop_on_signal(number: int, _frame: Any) -> None:
-        if is_hang_up(number):
-            detach_from_terminal()
-        received.append(number)
-        sweep.stop()
-
     budget = spec.budget
     plan = f"{budget} trials" if budget is not None else f"trials for {format_duration(spec.timeout)}"
     console.print(
@@ -120,7 +111,6 @@ def sweep_with_table(
         markup=False,
         highlight=False,
     )
-    previous = {number: signal.signal(number, stop_on_signal) for number in STOPPING_SIGNALS}
     failure: list[BaseException] = []
 
     def search() -> None:
@@ -130,19 +120,16 @@ def sweep_with_table(
             failure.append(error)
 
     title = f"sweep {spec.name}"
-    try:
+    with StopOnSignals(sweep.stop) as signals:
         thread = threading.Thread(target=search, name="mnist-tui-sweep", daemon=True)
         thread.start()
         with Live(console=console, refresh_per_second=2, transient=True) as live:
             while thread.is_alive():
                 live.update(trials_table(spec, trial_rows(sweep.study), live_progress, title))
                 thread.join(0.5)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     if failure:
         raise failure[0]
-    return _report(console, sweep, received)
+    return _report(console, sweep, signals)
 
 
 def storage_text(sweep: Sweep, storage: str | None) -> str:
@@ -151,7 +138,7 @@ def storage_text(sweep: Sweep, storage: str | None) -> str:
     return _public_url(storage) or str(sweep.folder / JOURNAL_FILE)
 
 
-def _report(console: Console, sweep: Sweep, received: list[int]) -> int:
+def _report(console: Console, sweep: Sweep, signals: StopOnSignals) -> int:
     """The final table, the best trial, the importances and the files; the exit status."""
     from engine.sweeps import best_row, importances, trial_rows
 
@@ -172,9 +159,9 @@ def _report(console: Console, sweep: Sweep, received: list[int]) -> int:
         console.print(importance_bars(shares))
     for path in paths:
         console.print(f"wrote {path}", markup=False, highlight=False)
-    if received or sweep.stopped:
+    if signals.received or sweep.stopped:
         console.print(f"stopped: run the same command again (or `mnist-tui sweep --resume {sweep.spec.name}`) to go on")
-        return STOPPING_SIGNALS.get(received[0], 130) if received else 130
+        return signals.exit_status
     if best is None:
         Console(stderr=True).print("mnist-tui: error: no trial completed", markup=False)
         return EXIT_FAILED

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
 
 SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 if hasattr(signal, "SIGHUP"):
@@ -36,3 +39,34 @@ def detach_from_terminal() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+
+
+class StopOnSignals:
+    """While inside: Ctrl+C, SIGTERM, SIGHUP and the stop signal call `stop` (after a hang-up, once the process no
+    longer writes to the dead terminal); on leaving, the handlers from before are back. For the headless commands."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self.stop = stop
+        self.received: list[int] = []
+        self.previous: dict[int, Any] = {}  # the handlers signal.signal handed back
+
+    def __enter__(self) -> StopOnSignals:
+        self.previous = {number: signal.signal(number, self.on_signal) for number in STOPPING_SIGNALS}
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def on_signal(self, number: int, _frame: FrameType | None) -> None:
+        if is_hang_up(number):
+            detach_from_terminal()
+        self.received.append(number)
+        self.stop()
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's status for the first signal received; 130 (as Ctrl+C) for a stop that came otherwise."""
+        return STOPPING_SIGNALS.get(self.received[0], 130) if self.received else 130
