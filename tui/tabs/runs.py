@@ -207,29 +207,32 @@ class RunsPanel(SortsByColumn, Vertical):
         self.toggle_class("-show-confusion")
 
     def action_inspect(self) -> None:
-        run = self.highlighted
-        if run is None:
-            self.notify("no run highlighted: pick one in the table first", severity="warning")
-        else:
+        run = self.highlighted_or_say()
+        if run is not None:
             self.post_message(self.InspectRequested(run))
 
     def action_follow(self) -> None:
-        run = self.highlighted
-        if run is None:
-            self.notify("no run highlighted: pick one in the table first", severity="warning")
-        else:
+        run = self.highlighted_or_say()
+        if run is not None:
             self.post_message(self.FollowRequested(run))
 
     def action_resume(self) -> None:
-        run = self.highlighted
+        run = self.highlighted_or_say()
         if run is None:
-            self.notify("no run highlighted: pick one in the table first", severity="warning")
-        elif run.status not in RESUMABLE_STATUSES:
+            return
+        if run.status not in RESUMABLE_STATUSES:
             self.notify(
                 f"{run.name} is {run.status}: only interrupted or stopped runs can be resumed", severity="warning"
             )
         else:
             self.post_message(self.ResumeRequested(run))
+
+    def highlighted_or_say(self) -> RunRecord | None:
+        """The highlighted run, or None with a toast saying to pick one (for the keys that act on it)."""
+        run = self.highlighted
+        if run is None:
+            self.notify("no run highlighted: pick one in the table first", severity="warning")
+        return run
 
     def _show_detail(self) -> None:
         loss_chart = self.query_one("#runs-loss", LineChart)
